@@ -1,0 +1,53 @@
+# The two commands: `make reproduce` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SYSSTAMP := $(VENV)/.sysdeps
+PRESET ?= cpu
+FORCE ?= 0
+export MSS_PRESET ?= $(PRESET)
+
+.PHONY: setup sysdeps data train reproduce test test-notebooks bench html clean
+
+setup: $(STAMP) $(SYSSTAMP)
+
+# A stamp file makes reruns instant; it is rebuilt when a requirements file changes.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+# ffmpeg (musdb/museval need it even for wav folders) and the FluidR3_GM soundfont.
+$(SYSSTAMP):
+	@bash scripts/install_system_deps.sh
+	@mkdir -p $(VENV) && touch $@
+
+data: setup
+	$(PY) -m mss_helpers render --preset $(MSS_PRESET)
+
+train: setup
+	$(PY) -m mss_helpers train --preset $(MSS_PRESET)
+
+reproduce: setup
+	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) $(if $(filter 1,$(FORCE)),--force,)
+
+test: setup
+	MSS_PRESET=tiny $(PY) -m pytest -q
+
+test-notebooks: setup
+	MSS_PRESET=tiny $(PY) -m pytest -q -m notebooks --run-notebooks tests/test_notebooks.py
+
+bench: setup
+	$(PY) benchmarks/run_all.py --preset $(MSS_PRESET)
+
+html: setup
+	$(PY) -m mss_helpers html
+
+clean:
+	rm -rf runs/ html/ .pytest_cache

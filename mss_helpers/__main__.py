@@ -1,0 +1,5 @@
+import sys
+
+from mss_helpers.cli import main
+
+sys.exit(main())

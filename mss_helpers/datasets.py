@@ -1,0 +1,247 @@
+"""One reader for the embedded set, MUSDB18-HQ (wav folders) and MUSDB18 (.stem.mp4).
+
+All three go through the ``musdb`` package. The embedded set adds what MUSDB18
+lacks: the instruments inside "other", under ``<root>/other_stems/<split>/<track>/``
+(see :mod:`mss_helpers.render`); where that tree is absent, ``Track.instruments``
+is empty and only unsupervised metrics apply.
+
+Splits: the embedded set and MUSDB18 both have ``train`` and ``test`` folders.
+``split_scheme="seed"`` pools real MUSDB18's 150 songs and holds out the last
+20 by name, the seed report's 130/20 split.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import audio as audio_io
+from .config import Config
+
+STEMS = ("mixture", "vocals", "drums", "bass", "other")
+
+
+class DataRootError(FileNotFoundError):
+    """A data root that is missing, empty, or not in the expected layout."""
+
+
+def _layout_hint(root: Path) -> str:
+    return (f"expected {root}/train/<track>/ and {root}/test/<track>/ holding mixture.wav, vocals.wav, "
+            "drums.wav, bass.wav, other.wav (MUSDB18-HQ or the embedded set; build it with "
+            "`python -m mss_helpers render`) or <track>.stem.mp4 files (MUSDB18)")
+
+
+def detect_format(root) -> bool:
+    """Check ``root`` and return ``is_wav`` (True: wav folders, False: .stem.mp4 files)."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataRootError(f"data root {root} does not exist; {_layout_hint(root)}")
+    if not root.is_dir():
+        raise DataRootError(f"data root {root} is a file, not a folder; {_layout_hint(root)}")
+    splits = [root / s for s in ("train", "test") if (root / s).is_dir()]
+    if not splits:
+        if not any(root.iterdir()):
+            raise DataRootError(f"data root {root} is empty; {_layout_hint(root)}")
+        raise DataRootError(f"data root {root} has no train/ or test/ folder; {_layout_hint(root)}")
+    if any(next(split.glob("*/mixture.wav"), None) for split in splits):
+        return True
+    if any(next(split.glob("*.stem.mp4"), None) for split in splits):
+        return False
+    raise DataRootError(f"no tracks found under {root}/train or {root}/test; {_layout_hint(root)}")
+
+
+@dataclass
+class Track:
+    """One song. Audio is loaded on demand as float32 ``(channels, samples)``."""
+
+    name: str
+    subset: str
+    root: Path
+    mtrack: object = field(repr=False)  # musdb.MultiTrack
+    meta: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> Path:
+        """The track's folder (wav layouts) or its .stem.mp4 file."""
+        p = Path(self.mtrack.path)
+        return p.parent if p.name == "mixture.wav" else p
+
+    @property
+    def rate(self) -> int:
+        return int(self.mtrack.rate)
+
+    @property
+    def other_stems_dir(self) -> Path:
+        return self.root / "other_stems" / self.subset / self.name
+
+    @property
+    def instruments(self) -> list[str]:
+        """Names of the instruments inside "other" ([] where the data set has none)."""
+        folder = self.other_stems_dir
+        if not folder.is_dir():
+            folder = self.path / "other_stems"  # the nested layout of the architecture draft
+        return sorted(p.stem for p in folder.glob("*.wav")) if folder.is_dir() else []
+
+    def load(self, stem: str = "other", rate: int | None = None, channels: int | None = None) -> np.ndarray:
+        """One stem (``mixture``, ``vocals``, ``drums``, ``bass``, ``other``) as ``(C, S)`` float32."""
+        if stem not in STEMS:
+            raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
+        if stem == "mixture":
+            x = self.mtrack.audio  # (samples, channels)
+        else:
+            x = self.mtrack.sources[stem].audio
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
+        if channels is not None:
+            x = audio_io.to_channels(x, channels)
+        if rate is not None and rate != self.rate:
+            x = audio_io.resample(x, self.rate, rate)
+        return x
+
+    def other_stems(self, rate: int | None = None, channels: int | None = None) -> dict[str, np.ndarray]:
+        """The instruments inside "other": ``{name: (C, S)}``; ``{}`` when the set has none."""
+        out = {}
+        for name in self.instruments:
+            path = self.other_stems_dir / f"{name}.wav"
+            if not path.is_file():
+                path = self.path / "other_stems" / f"{name}.wav"
+            out[name], _ = audio_io.read_audio(path, rate=rate, channels=channels)
+        return out
+
+
+def load_tracks(root, split: str = "train", is_wav: bool | None = None,
+                split_scheme: str = "folders") -> list[Track]:
+    """All tracks of ``split`` ("train" or "test") under ``root``, sorted by name.
+
+    ``split_scheme="folders"`` uses the root's train/test folders;
+    ``"seed"`` pools both and holds out the last 20 names as test (the seed
+    report's 130/20 split of MUSDB18's 150 songs).
+    """
+    import musdb
+
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if split_scheme not in ("folders", "seed"):
+        raise ValueError(f"split_scheme must be 'folders' or 'seed', got {split_scheme!r}")
+    root = Path(root).expanduser().resolve()
+    detected = detect_format(root)
+    is_wav = detected if is_wav is None else is_wav
+    subsets = [split] if split_scheme == "folders" else ["train", "test"]
+    subsets = [s for s in subsets if (root / s).is_dir()]
+    if not subsets:
+        raise DataRootError(f"data root {root} has no {split}/ folder; {_layout_hint(root)}")
+    db = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets)
+    tracks = []
+    for mt in db.tracks:
+        if is_wav and not (Path(mt.path).parent / "mixture.wav").is_file():
+            continue  # a sub-folder musdb walked into (e.g. a nested other_stems/): not a track
+        folder = Path(mt.path).parent
+        meta_path = folder / "meta.json"
+        meta = json.loads(meta_path.read_text()) if is_wav and meta_path.is_file() else {}
+        tracks.append(Track(name=mt.name, subset=mt.subset, root=root, mtrack=mt, meta=meta))
+    tracks.sort(key=lambda t: t.name)
+    if split_scheme == "seed":
+        tracks = tracks[:-20] if split == "train" else tracks[-20:]
+    if not tracks:
+        raise DataRootError(f"no {split} tracks under {root}; {_layout_hint(root)}")
+    return tracks
+
+
+def split_train_val(tracks: list[Track], n_val: int, seed: int = 0) -> tuple[list[Track], list[Track]]:
+    """Hold ``n_val`` training tracks out for validation (seeded, deterministic)."""
+    if not 0 < n_val < len(tracks):
+        raise ValueError(f"need 0 < n_val < {len(tracks)} tracks, got n_val={n_val}")
+    order = np.random.default_rng(seed).permutation(len(tracks))
+    val = sorted(order[:n_val])
+    train = sorted(order[n_val:])
+    return [tracks[i] for i in train], [tracks[i] for i in val]
+
+
+def input_audio(track: Track, cfg: Config) -> np.ndarray:
+    """What the autoencoder and the separation see for ``track``: ``(C, S)`` at the model's rate.
+
+    The true "other" stem, or Open-Unmix's estimate of it when
+    ``cfg.data.source == "unmix"`` (written beforehand by ``unmix.write_estimates``).
+    """
+    rate, channels = cfg.data.sample_rate, cfg.data.channels
+    if cfg.data.source == "other":
+        return track.load("other", rate=rate, channels=channels)
+    if cfg.data.source == "unmix":
+        from . import unmix
+
+        path = unmix.estimate_path(cfg, track)
+        if not path.is_file():
+            raise FileNotFoundError(f"no Open-Unmix estimate for {track.name} at {path}; run "
+                                    "`python -m mss_helpers unmix --train` (or unmix.write_estimates) first")
+        x, _ = audio_io.read_audio(path, rate=rate, channels=channels)
+        return x
+    raise ValueError(f"cfg.data.source must be 'other' or 'unmix', got {cfg.data.source!r}")
+
+
+def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
+    """The preset's data root, rendered first if it is missing or incomplete."""
+    root = cfg.data.resolved_root()
+    if cfg.data.root:  # a user-given root (e.g. real MUSDB18) is never rendered into
+        detect_format(root)
+        return root
+    n_done = sum(1 for _ in root.glob("*/*/meta.json")) if root.is_dir() else 0
+    if n_done < cfg.data.n_tracks:
+        from .render import render_dataset
+
+        render_dataset(cfg, root=root, progress=progress)
+    return root
+
+
+class ClipDataset:
+    """Random (or fixed) clips of one stem, as a torch ``Dataset``.
+
+    Items are float32 tensors ``(channels, clip_samples)``. All tracks are
+    loaded into memory once, at the model's rate and channel count. Clips that
+    are nearly silent are redrawn a few times (instruments rest for bars).
+
+    Parameters
+    ----------
+    tracks : list of Track
+    stem : "other" (default) or any stem; "input" reads ``input_audio(track, cfg)``
+    random : True draws new clips every epoch; False gives the same clip per index (validation)
+    """
+
+    def __init__(self, tracks, stem: str = "other", clip_s: float = 1.0, rate: int = 16000,
+                 channels: int = 1, n_clips: int = 1000, seed: int = 0, random: bool = True,
+                 cfg: Config | None = None):
+        if not tracks:
+            raise ValueError("ClipDataset needs at least one track")
+        self.clip = int(round(clip_s * rate))
+        self.n_clips, self.seed, self.random = int(n_clips), seed, random
+        if stem == "input":
+            if cfg is None:
+                raise ValueError("stem='input' needs cfg")
+            self.audio = [input_audio(t, cfg) for t in tracks]
+        else:
+            self.audio = [t.load(stem, rate=rate, channels=channels) for t in tracks]
+        short = [t.name for t, a in zip(tracks, self.audio) if a.shape[1] < self.clip]
+        if short:
+            raise ValueError(f"tracks shorter than one {clip_s} s clip: {short}")
+        self._epoch = 0
+
+    def __len__(self) -> int:
+        return self.n_clips
+
+    def set_epoch(self, epoch: int) -> None:
+        """Random clips differ between epochs but are reproducible."""
+        self._epoch = epoch
+
+    def __getitem__(self, index: int):
+        import torch
+
+        seed = [self.seed, index] + ([self._epoch, 1] if self.random else [])
+        rng = np.random.default_rng(seed)
+        for _ in range(4):
+            a = self.audio[int(rng.integers(len(self.audio)))]
+            start = int(rng.integers(0, a.shape[1] - self.clip + 1))
+            x = a[:, start:start + self.clip]
+            if float(np.mean(x**2)) > 1e-6:
+                break
+        return torch.from_numpy(np.ascontiguousarray(x))

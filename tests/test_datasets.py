@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from mss_helpers import datasets
+from mss_helpers.datasets import ClipDataset, DataRootError, load_tracks, split_train_val
+
+
+def test_tracks_and_stems(tiny_root, tiny_cfg):
+    train, test = load_tracks(tiny_root, "train"), load_tracks(tiny_root, "test")
+    assert (len(train), len(test)) == (4, 2)
+    track = test[0]
+    assert track.rate == 16000 and track.instruments
+    other = track.load("other", channels=1)
+    stems = track.other_stems(channels=1)
+    assert set(stems) == set(track.instruments)
+    np.testing.assert_allclose(sum(stems.values()), other, atol=1e-5)
+    x = datasets.input_audio(track, tiny_cfg)
+    assert x.shape == (tiny_cfg.data.channels, int(tiny_cfg.data.duration_s * tiny_cfg.data.sample_rate))
+
+
+def test_resampled_load(tiny_root):
+    track = load_tracks(tiny_root, "test")[0]
+    x = track.load("mixture", rate=8000)
+    assert x.shape == (2, 4 * 8000)
+
+
+def test_split_train_val(tiny_root):
+    tracks = load_tracks(tiny_root, "train")
+    tr, va = split_train_val(tracks, 1, seed=0)
+    assert len(tr) == 3 and len(va) == 1 and not {t.name for t in tr} & {t.name for t in va}
+    with pytest.raises(ValueError):
+        split_train_val(tracks, 4)
+
+
+def test_clip_dataset(tiny_root):
+    ds = ClipDataset(load_tracks(tiny_root, "train"), clip_s=0.5, rate=16000, channels=1, n_clips=8,
+                     random=False)
+    a, b = ds[3], ds[3]
+    assert tuple(a.shape) == (1, 8000) and a.dtype.is_floating_point
+    assert np.array_equal(a.numpy(), b.numpy())
+    rnd = ClipDataset(load_tracks(tiny_root, "train"), clip_s=0.5, n_clips=8, random=True)
+    first = rnd[0].numpy()
+    rnd.set_epoch(1)
+    assert not np.array_equal(first, rnd[0].numpy())
+    with pytest.raises(ValueError, match="shorter"):
+        ClipDataset(load_tracks(tiny_root, "train"), clip_s=10.0)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing", "does not exist"),
+    (lambda p: p, "is empty"),
+    (lambda p: (p / "x.txt").write_text("x") and p, "no train/ or test/"),
+    (lambda p: ((p / "train" / "song").mkdir(parents=True), p)[1], "no tracks found"),
+])
+def test_bad_roots_say_what_was_expected(tmp_path, make, message):
+    root = make(tmp_path)
+    with pytest.raises(DataRootError, match=message) as err:
+        load_tracks(root, "train")
+    assert "mixture.wav" in str(err.value)
+
+
+def test_missing_split_folder(tiny_root, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_root / "train", tmp_path / "train")
+    with pytest.raises(DataRootError, match="no test/ folder"):
+        load_tracks(tmp_path, "test")
