@@ -245,3 +245,35 @@ class ClipDataset:
             if float(np.mean(x**2)) > 1e-6:
                 break
         return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.05,
+                active_db: float = -40.0):
+    """One row per track: piece, instruments, tempo, levels, and how often instruments overlap.
+
+    Overlap uses :func:`mss_helpers.latents.frame_labels` on ``hop_s`` frames:
+    ``overlap`` is the share of sounding frames where two or more instruments
+    of "other" are active, ``mean_active`` the mean count over sounding frames.
+    """
+    import pandas as pd
+
+    from .latents import frame_labels
+
+    rows = []
+    for t in tracks:
+        other = t.load("other", rate=rate, channels=1)
+        r = rate or t.rate
+        row = {"track": t.name, "split": t.subset, "piece": t.meta.get("piece", ""),
+               "composer": t.meta.get("piece", "").split("__")[0], "n_instruments": len(t.instruments),
+               "instruments": ",".join(t.instruments), "tempo_bpm": t.meta.get("tempo_bpm"),
+               "duration_s": other.shape[1] / r, "other_db": audio_io.rms_db(other),
+               "mixture_db": audio_io.rms_db(t.load("mixture", rate=rate, channels=1))}
+        stems = t.other_stems(rate=rate, channels=1)
+        if stems:
+            hop = int(round(hop_s * r))
+            lab = frame_labels(stems, hop, other.shape[1] // hop, r, active_db)
+            sounding = lab["n_active"] > 0
+            row["overlap"] = float(np.mean(lab["n_active"][sounding] >= 2)) if sounding.any() else 0.0
+            row["mean_active"] = float(np.mean(lab["n_active"][sounding])) if sounding.any() else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,234 @@
+"""One-command reproduction: data, training, every notebook, figures, results, HTML.
+
+``python -m mss_helpers reproduce --preset cpu`` (what ``make reproduce`` runs):
+
+1. builds the embedded data set (reused when complete);
+2. executes every numbered notebook in order from a clean kernel (nbclient),
+   writing the paired ``.ipynb`` with outputs next to its ``.py``. The notebooks
+   train and evaluate through the package, whose runs are cached by config hash,
+   so unchanged steps are reused; ``--force`` deletes the preset's runs and data
+   first and redoes everything;
+3. records timings and the commit in ``results/reproduce_<preset>.json`` and
+   rewrites the results block of README.md from the files in ``results/``.
+
+A failing cell stops the command and prints the cell and its error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+from .config import get_config, git_commit
+
+NOTEBOOK_DIR = paths.PROJ_ROOT / "notebooks"
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+class NotebookError(RuntimeError):
+    """A notebook cell failed; the message names the notebook, the cell and the error."""
+
+
+def numbered_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The ``NN_verb_object.py`` notebooks in order."""
+    return sorted(folder.glob("[0-9][0-9]_*.py"))
+
+
+def execute_notebook(py_path, ipynb_path=None, env: dict | None = None, timeout: int = 3600) -> Path:
+    """Execute a jupytext ``.py`` notebook in a fresh kernel and write the ``.ipynb`` with outputs."""
+    import jupytext
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    py_path = Path(py_path)
+    ipynb_path = Path(ipynb_path) if ipynb_path else py_path.with_suffix(".ipynb")
+    nb = jupytext.read(py_path)
+    nb.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nb.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(py_path.parent)}})
+    kernel_env = dict(os.environ if env is None else env)
+    kernel_env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    try:
+        client.execute(env=kernel_env)
+    except CellExecutionError as exc:
+        failed = next((c for c in nb.cells if c.cell_type == "code" and any(
+            o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        source = failed.source if failed is not None else "?"
+        raise NotebookError(f"{py_path.name}: a cell failed\n--- cell ---\n{source}\n--- error ---\n{exc}") from None
+    ipynb_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ipynb_path.with_suffix(".ipynb.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, ipynb_path)
+    return ipynb_path
+
+
+def _forget_preset(cfg) -> None:
+    """Delete the preset's runs, examples and data set (``--force``)."""
+    runs = paths.runs_dir()
+    if runs.is_dir():
+        for p in runs.iterdir():
+            if f"_{cfg.name}_" in p.name or p.name.endswith(f"_{cfg.name}"):
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    root = cfg.data.resolved_root()
+    if not cfg.data.root and root.is_dir():
+        shutil.rmtree(root)
+
+
+def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None = None) -> dict:
+    """Run the whole report for ``preset``; returns the timings record."""
+    from .datasets import ensure_dataset
+
+    cfg = get_config(preset)
+    if force:
+        _forget_preset(cfg)
+    timings: dict[str, float] = {}
+    t0 = time.time()
+    ensure_dataset(cfg)
+    timings["data"] = round(time.time() - t0, 1)
+    env = dict(os.environ, MSS_PRESET=preset)
+    for nb in numbered_notebooks():
+        if only and not any(nb.stem.startswith(o) for o in only):
+            continue
+        print(f"[reproduce] {nb.name} ...", flush=True)
+        t = time.time()
+        execute_notebook(nb, env=env)
+        timings[nb.stem] = round(time.time() - t, 1)
+        print(f"[reproduce] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
+    record = {"preset": preset, "commit": git_commit(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "seconds": timings, "total_seconds": round(time.time() - t0, 1)}
+    out = paths.results_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    if not only:
+        (out / f"reproduce_{preset}.json").write_text(json.dumps(record, indent=1))
+        update_readme(preset)
+    return record
+
+
+# --- README results block -----------------------------------------------------------------
+
+
+def results_markdown(preset: str = "cpu") -> str:
+    """The README's results section, built only from files in ``results/``."""
+    out = paths.results_dir()
+    parts = []
+    ae = out / f"autoencoder_{preset}.json"
+    if ae.exists():
+        d = json.loads(ae.read_text())["median"]
+        parts.append("**Autoencoder reconstruction** (test split, median over tracks; seed report in brackets)\n\n"
+                     "| MSE | SNR dB | spectral MSE | cosine | SI-SDR dB |\n|---|---|---|---|---|\n"
+                     f"| {d['mse']:.5f} (0.0024) | {d['snr_db']:.2f} (1.79) | {d['spectral_mse']:.2f} (13.70) "
+                     f"| {d['cosine']:.3f} (0.773) | {d['si_sdr_db']:.2f} |")
+    sep = out / f"separation_{preset}_headline.md"
+    if not sep.exists():
+        sep = out / f"separation_{preset}.md"
+    if sep.exists():
+        parts.append("**Separating \"other\" into its instruments** (test split; from "
+                     f"`results/{sep.name}`)\n\n" + sep.read_text().strip())
+    un = out / f"unmix_{preset}.json"
+    if un.exists():
+        d = json.loads(un.read_text())
+        med = d.get("median", {})
+        if med:
+            rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in med.items() if isinstance(v, (int, float)))
+            parts.append("**Open-Unmix first stage**: BSS-eval v4 SDR (dB) of the \"other\" estimate, "
+                         "median over test tracks\n\n| estimate | SDR dB |\n|---|---|\n" + rows)
+    rep = out / f"reproduce_{preset}.json"
+    if rep.exists():
+        d = json.loads(rep.read_text())
+        steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in d["seconds"].items())
+        parts.append(f"Produced by `make reproduce` (preset `{preset}`) at commit `{(d['commit'] or '?')[:10]}` "
+                     f"in {d['total_seconds'] / 60:.1f} min on the 2-core reference machine ({steps}).")
+    return "\n\n".join(parts) if parts else "_No results yet: run `make reproduce`._"
+
+
+def update_readme(preset: str = "cpu", readme: Path | None = None) -> bool:
+    """Replace the block between the results markers of README.md; True if it changed."""
+    readme = readme or paths.PROJ_ROOT / "README.md"
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return False
+    block = f"{README_START}\n{results_markdown(preset)}\n{README_END}"
+    new = re.sub(re.escape(README_START) + r".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)
+    if new != text:
+        readme.write_text(new)
+    return new != text
+
+
+# --- HTML submission build --------------------------------------------------------------------
+
+
+def export_html(out_dir=None, preset: str = "cpu") -> Path:
+    """Self-contained HTML for every executed notebook, plus an index page with the results."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    out_dir = Path(out_dir) if out_dir else paths.PROJ_ROOT / "html"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    exporter = HTMLExporter(embed_images=True)
+    links = []
+    for py in numbered_notebooks():
+        ipynb = py.with_suffix(".ipynb")
+        if not ipynb.exists():
+            raise FileNotFoundError(f"{ipynb.name} has not been executed yet: run `make reproduce` first")
+        body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
+        (out_dir / f"{py.stem}.html").write_text(body)
+        title = next((line.lstrip("# ").strip() for line in py.read_text().splitlines()
+                      if line.startswith("# # ")), py.stem)
+        links.append(f'<li><a href="{py.stem}.html">{title}</a></li>')
+    try:
+        import markdown  # optional; plain <pre> otherwise
+
+        results = markdown.markdown(results_markdown(preset), extensions=["tables"])
+    except ImportError:
+        import html
+
+        results = f"<pre>{html.escape(results_markdown(preset))}</pre>"
+    index = ("<!doctype html><html><head><meta charset='utf-8'><title>Unsupervised MSS report</title>"
+             "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
+             "<h1>Can clustering an autoencoder's latent space split \"other\" into instruments?</h1>"
+             f"<ol>{''.join(links)}</ol><h2>Results</h2>{results}</body></html>")
+    (out_dir / "index.html").write_text(index)
+    return out_dir / "index.html"
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--preset", default=os.environ.get("MSS_PRESET", "cpu"))
+    parser.add_argument("--force", action="store_true", help="delete the preset's runs and data first")
+    parser.add_argument("--only", nargs="*", help="run only notebooks whose names start with these (e.g. 03)")
+    parser.add_argument("--html", action="store_true", help="also export HTML afterwards")
+
+
+def run(args) -> int:
+    try:
+        record = reproduce(args.preset, force=args.force, only=args.only)
+    except NotebookError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(json.dumps(record, indent=1))
+    if args.html:
+        print(f"HTML: {export_html(preset=args.preset)}")
+    return 0
+
+
+def add_html_arguments(parser) -> None:
+    parser.add_argument("--preset", default=os.environ.get("MSS_PRESET", "cpu"))
+    parser.add_argument("--out", default=None, help="folder (default: html/)")
+
+
+def run_html(args) -> int:
+    print(f"HTML: {export_html(args.out, preset=args.preset)}")
+    return 0
