@@ -89,11 +89,13 @@ class Track:
         """One stem (``mixture``, ``vocals``, ``drums``, ``bass``, ``other``) as ``(C, S)`` float32."""
         if stem not in STEMS:
             raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
-        if stem == "mixture":
-            x = self.mtrack.audio  # (samples, channels)
+        wav = self.path / f"{stem}.wav"
+        if wav.is_file():
+            # musdb would run ffprobe for every read of a wav file; soundfile reads it directly.
+            x, _ = audio_io.read_audio(wav)
         else:
-            x = self.mtrack.sources[stem].audio
-        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
+            x = self.mtrack.audio if stem == "mixture" else self.mtrack.sources[stem].audio
+            x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # musdb: (samples, channels)
         if channels is not None:
             x = audio_io.to_channels(x, channels)
         if rate is not None and rate != self.rate:

@@ -62,3 +62,14 @@ def tiny_root(tiny_cfg):
     from mss_helpers.render import render_dataset
 
     return render_dataset(tiny_cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_cfg, tiny_root):
+    """The tiny autoencoder, trained once per session into the session's runs folder.
+
+    It uses the default (config-hashed) run folder, so notebooks run by the tests reuse it.
+    """
+    from mss_helpers.train import train_autoencoder
+
+    return train_autoencoder(tiny_cfg, root=tiny_root, progress=False)

@@ -1,0 +1,411 @@
+"""Training: one generic loop (:func:`fit`), the autoencoder's run, its reconstruction report.
+
+:func:`fit` serves every model of the project (the SEANet VAE here, the small
+Open-Unmix model in :mod:`mss_helpers.unmix`). A run directory holds::
+
+    config.json    the run's configuration + git commit + device
+    history.json   per epoch: train and validation totals and each loss term
+    last.pt        model, optimiser, epoch, step, best_val, RNG states (every epoch)
+    best.pt        the same, at the epoch with the lowest validation loss
+    done.json      written when training finished (all epochs, or the time limit)
+
+Checkpoints and JSON files are written atomically (temp file + ``os.replace``),
+so an interrupted run never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import paths
+from .config import Config, config_hash, config_to_dict, get_config, git_commit, seed_everything
+
+CHECKPOINT_FILES = ("best.pt", "last.pt", "history.json", "done.json")
+
+
+# --- atomic files ------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path``; no partial file on failure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def save_checkpoint(path, state: dict) -> Path:
+    """``torch.save(state)`` to ``path`` atomically."""
+    return _atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def write_json(path, data) -> Path:
+    """Write JSON atomically (indented, keys in insertion order)."""
+    return _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+
+
+def _rng_states() -> dict:
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    torch.set_rng_state(states["torch"].cpu())
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in states["cuda"]])
+
+
+def _to_device(batch, device):
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _mean_terms(rows: list[dict]) -> dict:
+    return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
+
+
+# --- the generic loop ----------------------------------------------------------------------
+
+
+def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps_per_epoch: int | None,
+        lr: float, weight_decay: float, grad_clip: float | None, seed: int, config: dict,
+        resume: bool = False, max_minutes: float | None = None, device=None,
+        progress: bool = True) -> dict:
+    """Train ``model`` with AdamW, validating and checkpointing after every epoch.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    loss_fn : callable ``(model, batch, step) -> (loss tensor, dict of floats)``
+        ``step`` is the number of optimiser steps taken so far. Validation calls
+        it under ``torch.no_grad()`` with the model in eval mode; the dict's
+        terms are averaged and recorded in the history (``"total"`` is added).
+    train_loader, val_loader : iterables of batches (tensors, or tuples/dicts of tensors)
+        ``train_loader`` is restarted whenever it runs out, so an epoch is
+        exactly ``steps_per_epoch`` steps (``None``: one pass over the loader).
+    run_dir : folder for config.json, history.json, last.pt, best.pt, done.json
+    epochs, lr, weight_decay, grad_clip (None or 0: no clipping), seed
+    config : JSON-ready dict saved in config.json (with the git commit and device)
+    resume : continue from ``run_dir/last.pt`` (model, optimiser, step, RNG states, history);
+        without a last.pt it starts from scratch. Epochs continue where the
+        checkpoint left off (a partial, time-limited epoch is not repeated).
+    max_minutes : stop after this much wall time (checked after each step); the
+        partial epoch is validated and checkpointed and ``done.json`` says so.
+    device : default ``"cuda"`` when available, else ``"cpu"``
+    progress : show a tqdm bar per epoch
+
+    Returns
+    -------
+    history : dict ``{"epochs": [per-epoch dicts], "best_val", "best_epoch", "stopped_early"}``;
+        each epoch dict holds ``epoch, step, steps, seconds, train, val`` where
+        ``train``/``val`` map ``total`` and each loss term to its epoch mean.
+
+    Raises
+    ------
+    FloatingPointError
+        When a loss (or gradient norm) is NaN or infinite; it names the epoch
+        and step, and nothing from that step is saved.
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    seed_everything(seed)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+    history = {"epochs": [], "best_val": math.inf, "best_epoch": None, "stopped_early": False}
+    start_epoch, step = 0, 0
+    last_path = run_dir / "last.pt"
+    if resume and last_path.is_file():
+        # map to the CPU: RNG states must stay CPU tensors; load_state_dict copies onto the device
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, step, history = state["epoch"], state["step"], state["history"]
+        history["stopped_early"] = False  # a time-limited run resumes with a fresh time budget
+        _set_rng_states(state["rng"])
+    write_json(run_dir / "config.json", {"config": config, "git_commit": git_commit(),
+                                          "device": str(device), "torch": torch.__version__})
+
+    n_steps = steps_per_epoch if steps_per_epoch is not None else len(train_loader)
+    if n_steps <= 0 or epochs <= 0:
+        raise ValueError(f"need epochs > 0 and steps_per_epoch > 0, got {epochs} and {n_steps}")
+    deadline = time.monotonic() + 60 * max_minutes if max_minutes else None
+
+    for epoch in range(start_epoch, epochs):
+        t0 = time.monotonic()
+        model.train()
+        # New random clips every epoch (ClipDataset.set_epoch), and a fresh iterator per
+        # epoch, so a resumed run sees exactly the batches an uninterrupted one would.
+        set_epoch = getattr(getattr(train_loader, "dataset", None), "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(epoch)
+        batches = iter(train_loader)
+        rows = []
+        bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        for _ in bar:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                batches = iter(train_loader)
+                batch = next(batches)
+            loss, terms = loss_fn(model, _to_device(batch, device), step)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step} "
+                                         f"(terms: {terms}); no checkpoint was written for it")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                if not torch.isfinite(norm):
+                    raise FloatingPointError(f"gradient norm is {float(norm)} at epoch {epoch + 1}, "
+                                             f"step {step}; no checkpoint was written for it")
+            optimizer.step()
+            step += 1
+            rows.append({"total": float(loss.detach()), **terms})
+            bar.set_postfix(loss=f"{rows[-1]['total']:.4f}")
+            if deadline is not None and time.monotonic() > deadline:
+                history["stopped_early"] = True
+                break
+        bar.close()
+
+        val = evaluate_loss(model, loss_fn, val_loader, step, device)
+        if not math.isfinite(val["total"]):
+            raise FloatingPointError(f"validation loss is {val['total']} after epoch {epoch + 1}, step {step}; "
+                                     "no checkpoint was written for it")
+        record = {"epoch": epoch + 1, "step": step, "steps": len(rows),
+                  "seconds": round(time.monotonic() - t0, 2), "train": _mean_terms(rows), "val": val}
+        history["epochs"].append(record)
+        if val["total"] < history["best_val"]:
+            history["best_val"], history["best_epoch"] = val["total"], epoch + 1
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                 "step": step, "best_val": history["best_val"], "history": history, "rng": _rng_states()}
+        if history["best_epoch"] == epoch + 1:
+            save_checkpoint(run_dir / "best.pt", state)
+        save_checkpoint(last_path, state)
+        write_json(run_dir / "history.json", history)
+        if progress:
+            print(f"epoch {epoch + 1}/{epochs}: train {record['train']['total']:.4f} "
+                  f"val {val['total']:.4f} ({record['seconds']:.0f} s)", flush=True)
+        if history["stopped_early"]:
+            break
+
+    write_json(run_dir / "done.json", {"epochs": len(history["epochs"]), "step": step,
+                                        "best_epoch": history["best_epoch"], "best_val": history["best_val"],
+                                        "stopped_early": history["stopped_early"]})
+    return history
+
+
+@torch.no_grad()
+def evaluate_loss(model, loss_fn, loader, step: int, device) -> dict:
+    """Mean of ``loss_fn`` (total and each term) over ``loader``, in eval mode, without gradients."""
+    model.eval()
+    rows = []
+    for batch in loader:
+        loss, terms = loss_fn(model, _to_device(batch, device), step)
+        rows.append({"total": float(loss), **terms})
+    model.train()
+    if not rows:
+        raise ValueError("the validation loader is empty")
+    return _mean_terms(rows)
+
+
+# --- the autoencoder -----------------------------------------------------------------------
+
+
+def ae_run_dir(cfg: Config) -> Path:
+    """Default run folder, keyed by everything that shapes the trained model."""
+    return paths.runs_dir() / f"ae_{cfg.name}_{config_hash(cfg, 'data', 'model', 'train')}"
+
+
+def vae_loss_fn(cfg: Config):
+    """``loss_fn(model, batch, step)`` for :func:`fit`: the VAE loss of a batch of clips.
+
+    In eval mode (validation) the KL weight is the full, post-warm-up one, so
+    validation losses of different epochs compare.
+    """
+    from .losses import vae_loss
+
+    def loss_fn(model, batch, step):
+        x = batch[0] if isinstance(batch, (list, tuple)) else batch  # (B, C, T)
+        recon, mean, logvar = model(x)
+        return vae_loss(recon, x, mean, logvar, step if model.training else None, cfg.train,
+                        sample_rate=cfg.data.sample_rate)
+
+    return loss_fn
+
+
+def _loaders(cfg: Config, root):
+    from torch.utils.data import DataLoader
+
+    from . import datasets
+
+    tracks = datasets.load_tracks(root, "train")
+    train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
+    # stem="input" reads datasets.input_audio: the "other" stem, or Open-Unmix's estimate of it.
+    common = dict(stem="input", clip_s=cfg.data.clip_s, rate=cfg.data.sample_rate,
+                  channels=cfg.data.channels, cfg=cfg)
+    train_ds = datasets.ClipDataset(train_tracks, n_clips=cfg.train.steps_per_epoch * cfg.train.batch_size,
+                                    seed=cfg.train.seed, random=True, **common)
+    val_ds = datasets.ClipDataset(val_tracks, n_clips=cfg.train.val_clips, seed=cfg.train.seed + 1,
+                                  random=False, **common)
+    loader = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers)
+    return (DataLoader(train_ds, shuffle=False, drop_last=True, **loader),
+            DataLoader(val_ds, shuffle=False, **loader))
+
+
+def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False, force: bool = False,
+                      progress: bool = True) -> Path:
+    """Train the SEANet VAE of ``cfg`` on the training split; return the run folder.
+
+    A finished run (``done.json`` present) is reused as a cache unless ``force``;
+    ``force`` deletes its checkpoints and trains again. ``root`` defaults to the
+    preset's embedded data set (rendered if missing). ``cfg.data.n_val_tracks``
+    training tracks are held out for validation; test tracks are never read.
+    """
+    from . import datasets
+    from .model import SEANetVAE
+
+    run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
+    if force:
+        for name in CHECKPOINT_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    elif (run_dir / "done.json").is_file():
+        return run_dir
+    root = Path(root) if root else datasets.ensure_dataset(cfg)
+    train_loader, val_loader = _loaders(cfg, root)
+    model = SEANetVAE(cfg.model, cfg.data.channels, cfg.data.sample_rate)
+    t = cfg.train
+    fit(model, vae_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=t.epochs,
+        steps_per_epoch=t.steps_per_epoch, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
+        seed=t.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
+        max_minutes=t.max_minutes, progress=progress)
+    return run_dir
+
+
+RECON_KEYS = ("mse", "snr_db", "spectral_mse", "cosine", "si_sdr_db")
+
+
+def evaluate_reconstruction(cfg: Config, run_dir, root=None, split: str = "test",
+                            write: bool = True, progress: bool = False) -> dict:
+    """Reconstruction quality of the trained autoencoder on WHOLE tracks of ``split``.
+
+    Each track's input (``datasets.input_audio``) is encoded and decoded in
+    chunks and scored with ``metrics.reconstruction_metrics``. With ``write``
+    the result goes to ``results_dir()/autoencoder_<preset>.json``.
+
+    Returns
+    -------
+    dict ``{"preset", "commit", "run_dir", "split", "median": {5 metrics}, "per_track": [...]}``
+    """
+    from tqdm.auto import tqdm
+
+    from . import datasets, metrics
+    from .model import load_model, reconstruct
+
+    model, _ = load_model(run_dir)
+    root = Path(root) if root else datasets.ensure_dataset(cfg)
+    tracks = datasets.load_tracks(root, split)
+    if not tracks:
+        raise ValueError(f"no {split} tracks under {root}")
+    rows = []
+    for track in tqdm(tracks, desc=f"reconstruct {split}", disable=not progress):
+        ref = datasets.input_audio(track, cfg)
+        est = reconstruct(model, ref)
+        m = metrics.reconstruction_metrics(ref, est, cfg.data.sample_rate)
+        rows.append({"track": track.name, **{k: float(m[k]) for k in RECON_KEYS}})
+    result = {"preset": cfg.name, "commit": git_commit(), "run_dir": str(Path(run_dir)), "split": split,
+              "median": {k: float(np.median([r[k] for r in rows])) for k in RECON_KEYS}, "per_track": rows}
+    if write:
+        write_json(paths.results_dir() / f"autoencoder_{cfg.name}.json", result)
+    return result
+
+
+def kl_ablation_configs(cfg: Config, epochs: int | None = None) -> dict[str, Config]:
+    """The two arms of the KL ablation: ``kl_weight=0`` and the preset's weight, same budget.
+
+    ``epochs`` (default: a quarter of the preset's, at least 1) keeps the
+    ablation inside the reproduce budget; both arms get the same.
+    """
+    epochs = epochs or max(1, cfg.train.epochs // 4)
+    return {"kl0": cfg.replace(train={"kl_weight": 0.0, "epochs": epochs}),
+            "kl": cfg.replace(train={"epochs": epochs})}
+
+
+def kl_ablation(cfg: Config, root=None, epochs: int | None = None, force: bool = False,
+                progress: bool = True) -> dict:
+    """Train (or reuse) both arms of the KL ablation and compare their reconstruction.
+
+    Writes ``results_dir()/kl_ablation_<preset>.json`` =
+    ``{"preset", "epochs", "arms": {"kl0"|"kl": {"kl_weight", "run_dir", "median": {...}}}}``.
+    """
+    arms = {}
+    for key, arm_cfg in kl_ablation_configs(cfg, epochs).items():
+        run_dir = train_autoencoder(arm_cfg, root=root, force=force, progress=progress)
+        rec = evaluate_reconstruction(arm_cfg, run_dir, root=root, write=False)
+        arms[key] = {"kl_weight": arm_cfg.train.kl_weight, "run_dir": str(run_dir), "median": rec["median"]}
+    result = {"preset": cfg.name, "commit": git_commit(), "epochs": arm_cfg.train.epochs, "arms": arms}
+    write_json(paths.results_dir() / f"kl_ablation_{cfg.name}.json", result)
+    return result
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``python -m mss_helpers train``."""
+    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
+    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
+    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/ae_<preset>_<hash>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
+    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+    parser.add_argument("--kl-weight", type=float, default=None, help="override TrainConfig.kl_weight")
+    parser.add_argument("--no-eval", action="store_true", help="skip the test-set reconstruction report")
+
+
+def run(args) -> int:
+    """Train (or reuse) the autoencoder, then report test-set reconstruction."""
+    cfg = get_config(args.preset)
+    if args.kl_weight is not None:
+        cfg = cfg.replace(train={"kl_weight": args.kl_weight})
+    run_dir = train_autoencoder(cfg, root=args.root, run_dir=args.run_dir, resume=args.resume,
+                                force=args.force)
+    print(f"run: {run_dir}")
+    if not args.no_eval:
+        # an overridden KL weight is an experiment: print it, keep the preset's results file
+        result = evaluate_reconstruction(cfg, run_dir, root=args.root, write=args.kl_weight is None)
+        print("test-set reconstruction (median over tracks): "
+              + ", ".join(f"{k} {v:.4g}" for k, v in result["median"].items()))
+    return 0
+
+
+__all__ = ["fit", "evaluate_loss", "save_checkpoint", "write_json", "train_autoencoder", "ae_run_dir",
+           "vae_loss_fn", "evaluate_reconstruction", "kl_ablation", "kl_ablation_configs",
+           "add_arguments", "run"]

@@ -1,0 +1,158 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Look at the latent space: do instruments form groups?
+#
+# **Question.** Are the SEANet VAE's latent frames of unseen "other" stems
+# grouped by instrument -- the premise of clustering them -- or by something
+# else (how many instruments sound, which song)? And does the KL term of the
+# VAE change that?
+#
+# **In:** the preset (`MSS_PRESET`, default `cpu`), its data set (test split)
+# and the trained autoencoder of notebook 02 (trained here if missing), plus the
+# two runs of the KL ablation (`results/kl_ablation_<preset>.json`).
+# **Out:** figures `03_umap.png`, `03_umap_kl.png`; `results/latents_<preset>.json`.
+#
+# Each latent frame is labelled with the ground truth of the same samples: its
+# *dominant* instrument (most energy; "none" when all are 40 dB below the
+# track's loudest frame) and the *number of active* instruments.
+
+# %%
+import json
+import os
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from mss_helpers import datasets, paths, plots
+from mss_helpers.cluster import cluster_frames
+from mss_helpers.config import get_config, git_commit, seed_everything
+from mss_helpers.latents import collect_latents, label_scores, umap_project
+from mss_helpers.model import load_model
+from mss_helpers.train import kl_ablation, train_autoencoder
+
+seed_everything(0)
+
+# %%
+cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
+root = datasets.ensure_dataset(cfg)
+test_tracks = datasets.load_tracks(root, "test")
+print(f"preset {cfg.name}: {len(test_tracks)} test tracks from {root}")
+
+# %% [markdown]
+# ## Encode every test track
+# One latent frame per `hop` samples; all test tracks together.
+
+# %%
+run_dir = train_autoencoder(cfg, root=root)
+model, _ = load_model(run_dir)
+lat = collect_latents(model, test_tracks, cfg)
+X, names = lat["X"], lat["names"]
+print(f"{len(X)} frames of {X.shape[1]} dims, {model.frame_rate:.0f} frames/s; instruments: {names}")
+share = pd.Series(lat["n_active"]).value_counts(normalize=True).sort_index()
+print("share of frames by number of active instruments:", share.round(3).to_dict())
+
+# %% [markdown]
+# ## UMAP of the latent frames, three colourings
+# The same 2-d map coloured by dominant instrument, by number of active
+# instruments and by track. If instruments formed the groups, the first panel
+# would show clean colour islands; if songs did, the third would.
+
+# %%
+emb = umap_project(X, cfg, seed=0)
+fig = plots.umap_panels(emb, {
+    "dominant instrument": (lat["dominant"], names),
+    "active instruments": (lat["n_active"], None),
+    "track": (lat["track_ids"], lat["track_names"]),
+}, title=f"UMAP of the latent frames ({cfg.name}, test split)")
+plots.save_figure(fig, "03_umap")
+
+# %% [markdown]
+# ## How well do the labels group, in numbers?
+# k-NN purity (share of each frame's 10 nearest neighbours with the same label;
+# chance = the sum of squared label frequencies) and silhouette, in the latent
+# space and in the UMAP map, for the dominant instrument and the track. Then a
+# whole-test-set K-Means (k = number of instruments; fitted on a subsample,
+# the rest assigned) compared with the dominant-instrument labels (ARI, NMI).
+
+# %%
+rows = {}
+for space, Z in [("latent", X), ("umap", emb)]:
+    rows[f"{space} / dominant instrument"] = label_scores(Z, lat["dominant"])
+    rows[f"{space} / track"] = label_scores(Z, lat["track_ids"])
+scores = pd.DataFrame(rows).T
+display(scores.round(3))
+
+labelled = lat["dominant"] >= 0
+km = cluster_frames(X, "kmeans", k=len(names), cfg=cfg.cluster, seed=0)
+agreement = {"ari": adjusted_rand_score(lat["dominant"][labelled], km.labels[labelled]),
+             "nmi": normalized_mutual_info_score(lat["dominant"][labelled], km.labels[labelled]),
+             "nmi_track": normalized_mutual_info_score(lat["track_ids"], km.labels)}
+print({k: round(v, 3) for k, v in agreement.items()})
+
+# %% [markdown]
+# ## KL weight 0 (a plain autoencoder) vs the chosen KL weight
+# The two arms of the ablation were trained with the same budget (notebook 02);
+# both encode the same test tracks and are scored the same way.
+
+# %%
+ablation_path = paths.results_dir() / f"kl_ablation_{cfg.name}.json"
+ablation = json.loads(ablation_path.read_text()) if ablation_path.is_file() else kl_ablation(cfg, root=root)
+kl_rows, kl_embs = {}, {}
+for arm, info in ablation["arms"].items():
+    arm_model, _ = load_model(info["run_dir"])
+    arm_lat = collect_latents(arm_model, test_tracks, cfg)
+    label = f"kl_weight={info['kl_weight']:g}"
+    kl_rows[label] = {**label_scores(arm_lat["X"], arm_lat["dominant"]),
+                      "recon_snr_db": info["median"].get("snr_db")}
+    kl_embs[label] = (umap_project(arm_lat["X"], cfg, seed=0), arm_lat["dominant"])
+kl_table = pd.DataFrame(kl_rows).T
+display(kl_table.round(3))
+fig = plt.figure(figsize=(10, 4.5))
+for ax, (label, (e, dom)) in zip(fig.subplots(1, len(kl_embs)), kl_embs.items()):
+    plots.scatter_2d(e, dom, names, ax=ax, title=f"{label}: dominant instrument")
+plots.save_figure(fig, "03_umap_kl")
+
+# %%
+result = {"preset": cfg.name, "commit": git_commit(), "run_dir": str(run_dir), "n_frames": int(len(X)),
+          "instruments": names, "active_share": {int(k): float(v) for k, v in share.items()},
+          "scores": scores.to_dict(orient="index"), "kmeans_vs_dominant": agreement,
+          "kl_ablation": kl_table.to_dict(orient="index")}
+out = paths.results_dir() / f"latents_{cfg.name}.json"
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps(result, indent=1, default=float))
+print(f"wrote {out}")
+
+# %% [markdown]
+# ## What the numbers say
+# The sentences below are computed from the numbers above, so they stay true
+# on a rerun.
+
+# %%
+lat_dom, lat_trk = scores.loc["latent / dominant instrument"], scores.loc["latent / track"]
+lift_dom = lat_dom["knn_purity"] / lat_dom["knn_chance"]
+lift_trk = lat_trk["knn_purity"] / lat_trk["knn_chance"]
+print(f"- In the latent space a frame's neighbours share its dominant instrument {lat_dom['knn_purity']:.0%} "
+      f"of the time (chance {lat_dom['knn_chance']:.0%}, x{lift_dom:.1f}) and its track "
+      f"{lat_trk['knn_purity']:.0%} of the time (chance {lat_trk['knn_chance']:.0%}, x{lift_trk:.1f}): "
+      f"frames group {'more by song than by instrument' if lift_trk > lift_dom else 'more by instrument than by song'}.")
+print(f"- A whole-test-set K-Means agrees with the dominant instrument at ARI {agreement['ari']:.2f} "
+      f"(NMI {agreement['nmi']:.2f}; NMI with the track {agreement['nmi_track']:.2f}).")
+multi = float(share[share.index >= 2].sum())
+print(f"- {multi:.0%} of the frames have two or more instruments sounding at once: a cluster of whole "
+      "frames cannot hold one instrument there (see notebook 04).")
+kl_vals = kl_table["knn_purity"]
+print(f"- KL ablation: dominant-instrument k-NN purity {', '.join(f'{k}: {v:.2f}' for k, v in kl_vals.items())}.")

@@ -1,0 +1,66 @@
+"""Losses: known zeros, signs and the KL warm-up."""
+
+import numpy as np
+import pytest
+import torch
+
+from mss_helpers.config import TrainConfig
+from mss_helpers.losses import kl_divergence, kl_weight_at, mel_loss, stft_loss, vae_loss, waveform_mse
+
+
+def tone(freq, n=4096, rate=8000):
+    t = torch.arange(n) / rate
+    return torch.sin(2 * np.pi * freq * t).reshape(1, 1, n)
+
+
+def test_kl_zero_for_standard_normal_and_positive_otherwise():
+    zero = torch.zeros(2, 4, 10)
+    assert float(kl_divergence(zero, zero)) == 0.0
+    assert float(kl_divergence(zero + 1.0, zero)) == pytest.approx(0.5)  # 0.5 * mean^2
+    assert float(kl_divergence(zero, zero + 1.0)) == pytest.approx(0.5 * (np.e - 2))
+    assert float(kl_divergence(torch.randn(2, 4, 10), torch.randn(2, 4, 10))) > 0
+
+
+def test_stft_loss_zero_for_identical_and_positive_for_different():
+    x = tone(440)
+    assert float(stft_loss(x, x, (128, 256))) == pytest.approx(0.0, abs=1e-6)
+    assert float(stft_loss(tone(880), x, (128, 256))) > 1.0
+    # a louder copy has a larger STFT distance than a nearly equal one
+    assert float(stft_loss(2 * x, x, (128, 256))) > float(stft_loss(1.01 * x, x, (128, 256)))
+
+
+def test_mse_and_mel():
+    x = tone(440)
+    assert float(waveform_mse(x, x)) == 0.0
+    assert float(waveform_mse(x + 0.1, x)) == pytest.approx(0.01, rel=1e-4)
+    assert float(mel_loss(x, x, 8000, n_fft=256, n_mels=16)) == pytest.approx(0.0, abs=1e-6)
+    assert float(mel_loss(tone(1500), x, 8000, n_fft=256, n_mels=16)) > 1.0
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="shape"):
+        stft_loss(torch.zeros(1, 1, 512), torch.zeros(1, 1, 600))
+    with pytest.raises(ValueError, match="too short"):
+        stft_loss(torch.zeros(1, 1, 100), torch.zeros(1, 1, 100), (1024,))
+
+
+def test_kl_warmup_is_linear_then_fixed():
+    tcfg = TrainConfig(kl_weight=0.1, kl_warmup_steps=10)
+    assert kl_weight_at(0, tcfg) == 0.0
+    assert kl_weight_at(5, tcfg) == pytest.approx(0.05)
+    assert kl_weight_at(10, tcfg) == kl_weight_at(1000, tcfg) == kl_weight_at(None, tcfg) == pytest.approx(0.1)
+
+
+def test_vae_loss_is_the_weighted_sum_of_its_terms():
+    tcfg = TrainConfig(mse_weight=2.0, stft_weight=0.5, mel_weight=0.25, kl_weight=0.1, kl_warmup_steps=10,
+                       stft_sizes=(128, 256))
+    torch.manual_seed(0)
+    x, recon = tone(440), tone(440) + 0.05 * torch.randn(1, 1, 4096)
+    mean, logvar = torch.randn(1, 4, 8), torch.randn(1, 4, 8)
+    total, terms = vae_loss(recon, x, mean, logvar, 5, tcfg, sample_rate=8000)
+    assert set(terms) == {"mse", "stft", "kl", "mel", "kl_weight"}
+    assert terms["kl_weight"] == pytest.approx(0.05)
+    expected = 2.0 * terms["mse"] + 0.5 * terms["stft"] + 0.25 * terms["mel"] + 0.05 * terms["kl"]
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="sample_rate"):
+        vae_loss(recon, x, mean, logvar, 5, tcfg)

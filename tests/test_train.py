@@ -1,0 +1,132 @@
+"""The generic loop (fit), the autoencoder run and its reconstruction report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from mss_helpers import train
+from mss_helpers.config import ModelConfig, TrainConfig
+from mss_helpers.losses import vae_loss
+from mss_helpers.model import SEANetVAE
+
+TINY = ModelConfig(n_filters=4, ratios=(4, 4, 2), latent_dim=8, lstm=0, encoder_dim=16)
+
+
+def regression_setup(n=32, batch=8):
+    """A linear model y = w x with a known answer, and its loaders."""
+    torch.manual_seed(0)
+    x = torch.randn(n, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    loader = DataLoader(TensorDataset(x, y), batch_size=batch, shuffle=True)
+    model = torch.nn.Linear(3, 1)
+
+    def loss_fn(m, b, step):
+        loss = torch.mean((m(b[0]) - b[1]) ** 2)
+        return loss, {"mse": float(loss.detach())}
+
+    return model, loss_fn, loader
+
+
+def run_fit(model, loss_fn, loader, run_dir, epochs, resume=False, **kw):
+    return train.fit(model, loss_fn, loader, loader, run_dir, epochs=epochs, steps_per_epoch=4, lr=0.05,
+                     weight_decay=0.0, grad_clip=1.0, seed=0, config={"test": True}, resume=resume,
+                     progress=False, device="cpu", **kw)
+
+
+def test_fit_writes_run_files_and_learns(tmp_path):
+    model, loss_fn, loader = regression_setup()
+    history = run_fit(model, loss_fn, loader, tmp_path, epochs=3)
+    for name in ("config.json", "history.json", "best.pt", "last.pt", "done.json"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert len(saved["epochs"]) == 3 and saved["epochs"][-1]["step"] == 12
+    assert set(saved["epochs"][0]["val"]) == {"total", "mse"}
+    assert history["epochs"][-1]["val"]["total"] < history["epochs"][0]["val"]["total"]
+    assert json.loads((tmp_path / "config.json").read_text())["config"] == {"test": True}
+    state = torch.load(tmp_path / "best.pt", weights_only=False)
+    assert state["epoch"] == history["best_epoch"]
+    assert state["best_val"] == pytest.approx(min(e["val"]["total"] for e in history["epochs"]))
+
+
+def test_resume_continues_from_last_checkpoint(tmp_path):
+    model, loss_fn, loader = regression_setup()
+    straight = run_fit(model, loss_fn, loader, tmp_path / "a", epochs=3)
+    w_straight = model.weight.detach().clone()
+
+    model, loss_fn, loader = regression_setup()
+    run_fit(model, loss_fn, loader, tmp_path / "b", epochs=2)
+    model, loss_fn, loader = regression_setup()  # a fresh process would rebuild everything
+    resumed = run_fit(model, loss_fn, loader, tmp_path / "b", epochs=3, resume=True)
+    assert [e["step"] for e in resumed["epochs"]] == [4, 8, 12] == [e["step"] for e in straight["epochs"]]
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["step"] == 12
+    # same RNG and data order after resuming: the same weights as the uninterrupted run
+    torch.testing.assert_close(model.weight.detach(), w_straight)
+
+
+def test_nan_loss_raises_naming_the_step_and_saves_nothing(tmp_path):
+    model, _, loader = regression_setup()
+
+    def loss_fn(m, b, step):
+        loss = torch.mean((m(b[0]) - b[1]) ** 2)
+        if step == 6:
+            loss = loss * float("nan")
+        return loss, {}
+
+    with pytest.raises(FloatingPointError, match="step 6"):
+        run_fit(model, loss_fn, loader, tmp_path, epochs=3)
+    state = torch.load(tmp_path / "last.pt", weights_only=False)  # from epoch 1, untouched
+    assert state["step"] == 4 and all(torch.isfinite(v).all() for v in state["model"].values())
+    assert not (tmp_path / "done.json").exists()
+
+
+def test_atomic_checkpoint_leaves_no_partial_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    train.save_checkpoint(path, {"step": 1})
+
+    def broken_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as fh:
+            fh.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        train.save_checkpoint(path, {"step": 2})
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=False) == {"step": 1}  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]  # and no temp file left
+
+
+def test_tiny_vae_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = SEANetVAE(TINY, 1, 8000)
+    t = torch.arange(2048) / 8000
+    x = (0.5 * torch.sin(2 * np.pi * torch.tensor([[220.0], [550.0]]) * t))[:, None]  # (2, 1, 2048)
+    tcfg = TrainConfig(kl_weight=1e-3, kl_warmup_steps=0, stft_sizes=(128, 256))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(20):
+        recon, mean, logvar = model(x)
+        loss, _ = vae_loss(recon, x, mean, logvar, step, tcfg)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3])
+
+
+def test_train_autoencoder_caches_and_reports(tiny_run, tiny_cfg, tiny_root):
+    from mss_helpers import paths
+
+    assert (tiny_run / "done.json").is_file()
+    mtime = (tiny_run / "best.pt").stat().st_mtime_ns
+    again = train.train_autoencoder(tiny_cfg, root=tiny_root, run_dir=tiny_run, progress=False)
+    assert again == tiny_run and (tiny_run / "best.pt").stat().st_mtime_ns == mtime  # reused, not retrained
+    result = train.evaluate_reconstruction(tiny_cfg, tiny_run, root=tiny_root)
+    keys = {"mse", "snr_db", "spectral_mse", "cosine", "si_sdr_db"}
+    assert set(result["median"]) == keys and len(result["per_track"]) == 2
+    assert all(np.isfinite(v) for v in result["median"].values())
+    saved = json.loads((paths.results_dir() / "autoencoder_tiny.json").read_text())
+    assert saved["per_track"][0]["track"] == result["per_track"][0]["track"]
