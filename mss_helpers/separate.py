@@ -106,6 +106,15 @@ def cluster_ids(labels) -> np.ndarray:
     return np.unique(labels)
 
 
+def silence_code(model) -> np.ndarray:
+    """The latent frame ``(latent_dim,)`` the encoder gives to digital silence (median over frames)."""
+    from .model import encode_audio
+
+    channels = int(getattr(model, "channels", 1))
+    n = int(model.hop_length) * 32
+    return np.median(encode_audio(model, np.zeros((channels, n), dtype=np.float32)), axis=0).astype(np.float32)
+
+
 def hard_time_masks(model, frames: np.ndarray, labels, length: int) -> list:
     """The seed's binary time masks: decode the latent once per cluster, other frames zeroed.
 
@@ -122,10 +131,13 @@ def hard_time_masks(model, frames: np.ndarray, labels, length: int) -> list:
 
     Notes
     -----
-    A zeroed latent frame is not silence: the decoder maps it to whatever the
-    prior's mean sounds like, and its convolutions and LSTM spread each frame
-    over its neighbours. So the decodes do not sum exactly to the decode of the
-    full latent; ``mixture_mse`` in the evaluation measures how far they are.
+    The frames of the other clusters are replaced by the code the encoder gives
+    to silence (:func:`silence_code`), not by zeros: in a VAE the zero vector is
+    the prior's mean, which decodes to sound, so zeroed frames would fill every
+    estimate with that sound wherever its cluster is absent. The decoder's
+    convolutions still spread each frame over its neighbours, so the decodes do
+    not sum exactly to the decode of the full latent; ``mixture_mse`` in the
+    evaluation measures how far they are.
     """
     from .model import decode_frames
 
@@ -134,7 +146,8 @@ def hard_time_masks(model, frames: np.ndarray, labels, length: int) -> list:
     if frames.ndim != 2 or labels.shape != (frames.shape[0],):
         raise ValueError(f"frames (n_frames, latent_dim) and labels (n_frames,) disagree: "
                          f"{frames.shape} vs {labels.shape}")
-    zs = [np.where((labels == c)[:, None], frames, 0.0).astype(np.float32) for c in cluster_ids(labels)]
+    silence = silence_code(model)
+    zs = [np.where((labels == c)[:, None], frames, silence[None]).astype(np.float32) for c in cluster_ids(labels)]
     if len(frames) <= BATCH_MAX_S * model.frame_rate:
         # Short inputs: one batched call (the decoder's LSTM costs about the same for K as for 1).
         import torch
