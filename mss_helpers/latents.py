@@ -168,7 +168,11 @@ def umap_project(X: np.ndarray, cfg, seed: int = 0, max_fit: int | None = None) 
     fit_idx = subsample(len(X), max_fit, seed)
     neighbors = int(min(cfg.cluster.umap_neighbors, len(fit_idx) - 1))
     reducer = umap.UMAP(n_neighbors=max(neighbors, 2), min_dist=cfg.cluster.umap_min_dist,
-                        n_components=2, random_state=seed, n_jobs=1)
+                        n_components=2, random_state=seed, n_jobs=1,
+                        # Below 4096 points umap-learn uses exact distances and its transform()
+                        # then computes pairwise distances through a Python callable: hours for
+                        # 50k frames. The nearest-neighbour index keeps transform() fast.
+                        force_approximation_algorithm=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # UMAP warns that a seed disables parallelism: that is the point
         emb = reducer.fit_transform(X[fit_idx])
