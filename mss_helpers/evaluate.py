@@ -321,7 +321,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
             timing[setting["method"]] = timing.get(setting["method"], 0.0) + time.time() - tick
             srows = score_setting(x, refs, setting, rate)
             rows += [{"track": track.name, **r} for r in srows]
-            if examples_dir is not None and i < example_tracks:
+            # A setting whose clustering failed (estimates None) has nothing to listen to.
+            if examples_dir is not None and i < example_tracks and setting["estimates"]:
                 from . import examples
 
                 key = examples.method_key(setting["method"], setting["decoding"], setting["k"])

@@ -67,3 +67,21 @@ def test_bad_method_and_k_raise(tiny_cfg, tiny_root):
         evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["nope"], progress=False)
     with pytest.raises(ValueError, match="positive integer"):
         evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["mixture"], ks=[0], progress=False)
+
+
+def test_a_failed_clustering_is_kept_in_the_table_and_skipped_in_examples(tiny_cfg, tiny_root, tiny_run,
+                                                                          tmp_path, monkeypatch):
+    from mss_helpers import cluster
+
+    def all_noise(*args, **kwargs):
+        raise cluster.ClusterError("every frame is noise (test)")
+
+    monkeypatch.setattr(cluster, "cluster_frames", all_noise)
+    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, run_dir=tiny_run, methods=["mixture", "dbscan"],
+                                 out_dir=tmp_path / "out", examples_dir=tmp_path / "ex", example_tracks=1,
+                                 progress=False, write_results=False)
+    failed = df[df.method == "dbscan"]
+    assert len(failed) and failed.note.str.contains("every frame is noise").all()
+    assert failed.si_sdr_db.isna().all()
+    written = {p.name for p in (tmp_path / "ex").glob("*/*") if p.is_dir()}
+    assert not any(name.startswith("dbscan") for name in written)
