@@ -102,14 +102,21 @@ class Track:
             x = audio_io.resample(x, self.rate, rate)
         return x
 
-    def other_stems(self, rate: int | None = None, channels: int | None = None) -> dict[str, np.ndarray]:
-        """The instruments inside "other": ``{name: (C, S)}``; ``{}`` when the set has none."""
+    def other_stems(self, rate: int | None = None, channels: int | None = None,
+                    min_db: float | None = None) -> dict[str, np.ndarray]:
+        """The instruments inside "other": ``{name: (C, S)}``; ``{}`` when the set has none.
+
+        ``min_db`` drops instruments whose level is below it (dBFS): an instrument
+        that rests for a whole excerpt has no signal to be scored against.
+        """
         out = {}
         for name in self.instruments:
             path = self.other_stems_dir / f"{name}.wav"
             if not path.is_file():
                 path = self.path / "other_stems" / f"{name}.wav"
-            out[name], _ = audio_io.read_audio(path, rate=rate, channels=channels)
+            x, _ = audio_io.read_audio(path, rate=rate, channels=channels)
+            if min_db is None or audio_io.rms_db(x) >= min_db:
+                out[name] = x
         return out
 
 

@@ -37,6 +37,9 @@ COLUMNS = ("track", "method", "decoding", "k", "k_label", "instrument", "estimat
 SCORES = ("si_sdr_db", "si_sdri_db", "sdr_db")
 
 
+SILENT_REFERENCE_DB = -60.0  # dBFS; below it an instrument of "other" counts as absent from the track
+
+
 def all_methods(cfg: Config) -> tuple[str, ...]:
     """Every method in table order: references, latent-frame clusterings, latent NMF."""
     return separate.REFERENCE_METHODS + tuple(cfg.cluster.methods) + separate.LATENT_TF_METHODS
@@ -314,7 +317,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     rows, timing = [], {}  # separation seconds per method (encoding counts for the first latent one)
     for i, track in enumerate(tqdm(tracks, desc=f"separate {split}", disable=not progress)):
         x = datasets.input_audio(track, cfg)
-        refs = track.other_stems(rate=rate, channels=cfg.data.channels)
+        # Instruments silent for the whole excerpt (they rested throughout) are not references.
+        refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
         refs = {n: separate._fit_length(r, x.shape[1]) for n, r in refs.items()}
         tick = time.time()
         for setting in separate_track(x, refs, methods, ks, cfg, model=model, seed=cfg.cluster.seed):

@@ -39,7 +39,7 @@ import os
 
 from IPython.display import display
 
-from mss_helpers import datasets, paths, plots
+from mss_helpers import datasets, evaluate, paths, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.evaluate import run_evaluation, separate_track, summarize
 from mss_helpers.model import load_model
@@ -76,7 +76,8 @@ plots.save_figure(fig, "04_si_sdri_by_method")
 track = datasets.load_tracks(root, "test")[0]
 model, _ = load_model(run_dir)
 x = datasets.input_audio(track, cfg)
-refs = track.other_stems(rate=cfg.data.sample_rate, channels=cfg.data.channels)
+refs = track.other_stems(rate=cfg.data.sample_rate, channels=cfg.data.channels,
+                         min_db=evaluate.SILENT_REFERENCE_DB)
 signals = {"input": x, **{f"true: {n}": r for n, r in refs.items()}}
 for s in separate_track(x, refs, ["kmeans", "latent_nmf"], ["n"], cfg, model=model, seed=cfg.cluster.seed):
     if s["decoding"] == "soft":

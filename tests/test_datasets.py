@@ -65,3 +65,19 @@ def test_missing_split_folder(tiny_root, tmp_path):
     shutil.copytree(tiny_root / "train", tmp_path / "train")
     with pytest.raises(DataRootError, match="no test/ folder"):
         load_tracks(tmp_path, "test")
+
+
+def test_other_stems_can_drop_silent_instruments(tiny_root, tmp_path):
+    import shutil
+
+    import soundfile as sf
+
+    shutil.copytree(tiny_root, tmp_path / "set")
+    track = load_tracks(tmp_path / "set", "test")[0]
+    silent = track.instruments[0]
+    path = track.other_stems_dir / f"{silent}.wav"
+    x, rate = sf.read(str(path))
+    sf.write(str(path), x * 0, rate, subtype="PCM_16")
+    assert silent in track.other_stems()
+    assert silent not in track.other_stems(min_db=-60.0)
+    assert set(track.other_stems(min_db=-60.0)) == set(track.instruments) - {silent}
