@@ -126,20 +126,26 @@ def results_markdown(preset: str = "cpu") -> str:
                      "| MSE | SNR dB | spectral MSE | cosine | SI-SDR dB |\n|---|---|---|---|---|\n"
                      f"| {d['mse']:.5f} (0.0024) | {d['snr_db']:.2f} (1.79) | {d['spectral_mse']:.2f} (13.70) "
                      f"| {d['cosine']:.3f} (0.773) | {d['si_sdr_db']:.2f} |")
-    sep = out / f"separation_{preset}_headline.md"
-    if not sep.exists():
-        sep = out / f"separation_{preset}.md"
+    sep = out / f"separation_{preset}.csv"
     if sep.exists():
-        parts.append("**Separating \"other\" into its instruments** (test split; from "
-                     f"`results/{sep.name}`)\n\n" + sep.read_text().strip())
+        parts.append("**Separating \"other\" into its instruments** (test split; medians over matched "
+                     "(track, instrument) pairs, dB; k = n is each track's true number of instruments, "
+                     "`auto` the number the method found; every k in "
+                     f"`results/separation_{preset}.md`)\n\n" + headline_table(sep))
+    cost = out / f"separation_unmix_{preset}.md"
+    if cost.exists():
+        parts.append("**What the Open-Unmix first stage costs** (median SI-SDR against the true instruments, dB, "
+                     "with the true \"other\" and with Open-Unmix's estimate of it as input, k = n)\n\n"
+                     + cost.read_text().strip())
     un = out / f"unmix_{preset}.json"
     if un.exists():
         d = json.loads(un.read_text())
-        med = d.get("median", {})
+        med = d.get("median", {})  # {estimate: {"SDR": .., "SIR": .., ...}}
         if med:
-            rows = "\n".join(f"| {k} | {v:.2f} |" for k, v in med.items() if isinstance(v, (int, float)))
-            parts.append("**Open-Unmix first stage**: BSS-eval v4 SDR (dB) of the \"other\" estimate, "
-                         "median over test tracks\n\n| estimate | SDR dB |\n|---|---|\n" + rows)
+            rows = "\n".join(f"| {k} | {v['SDR']:.2f} |" for k, v in med.items())
+            parts.append("**Open-Unmix first stage**: BSS-eval v4 SDR (dB, museval) of the \"other\" estimate "
+                         "against the true \"other\", median over the test tracks\n\n"
+                         "| estimate of \"other\" | SDR dB |\n|---|---|\n" + rows)
     rep = out / f"reproduce_{preset}.json"
     if rep.exists():
         d = json.loads(rep.read_text())
@@ -147,6 +153,22 @@ def results_markdown(preset: str = "cpu") -> str:
         parts.append(f"Produced by `make reproduce` (preset `{preset}`) at commit `{(d['commit'] or '?')[:10]}` "
                      f"in {d['total_seconds'] / 60:.1f} min on the 2-core reference machine ({steps}).")
     return "\n\n".join(parts) if parts else "_No results yet: run `make reproduce`._"
+
+
+def headline_table(csv_path) -> str:
+    """Reference rows and each method at k = n (or auto), plus its best fixed k by SI-SDRi."""
+    import pandas as pd
+
+    from .evaluate import markdown_table, summarize
+
+    summary = summarize(pd.read_csv(csv_path, keep_default_na=False, na_values=[""]))
+    summary["k_label"] = summary["k_label"].astype(str)
+    at_n = summary[summary.k_label.isin(["n", "auto"])]
+    fixed = summary[~summary.k_label.isin(["n", "auto"])].dropna(subset=["si_sdri_db"])
+    best = fixed.loc[fixed.groupby(["method", "decoding"]).si_sdri_db.idxmax()] if len(fixed) else fixed
+    table = pd.concat([at_n, best]).sort_index()
+    cols = ["method", "decoding", "k_label", "si_sdr_db", "si_sdri_db", "sdr_db", "pairs", "missed", "failed"]
+    return markdown_table(table[cols])
 
 
 def update_readme(preset: str = "cpu", readme: Path | None = None) -> bool:
