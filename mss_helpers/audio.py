@@ -7,12 +7,12 @@ Convention throughout the package: audio is a float32 numpy array of shape
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from .paths import atomic_write
 
 
 class AudioError(ValueError):
@@ -39,20 +39,10 @@ def read_audio(path, rate: int | None = None, channels: int | None = None) -> tu
 
 def write_audio(path, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
     """Write ``(channels, samples)`` audio atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=path.suffix or ".wav")
-    os.close(fd)
-    try:
-        sf.write(tmp, audio.T, int(rate), subtype=subtype)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: sf.write(tmp, audio.T, int(rate), subtype=subtype))
 
 
 def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:

@@ -19,15 +19,14 @@ it; it also provides the ``listen-export`` command.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from . import audio as audio_io
+from .paths import atomic_write
 
 INPUT_FILE = "input.wav"
 REFERENCES_DIR = "references"
@@ -78,15 +77,7 @@ def _json_value(value):
 
 def _write_json(path: Path, data: dict) -> None:
     """Atomic JSON write, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2)))
 
 
 def write_example(out_dir, track: str, rate: int, mixture: np.ndarray, references: dict,

@@ -44,3 +44,24 @@ DATA_DIR = data_dir()
 RUNS_DIR = runs_dir()
 FIGURES_DIR = figures_dir()
 RESULTS_DIR = results_dir()
+
+
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp_path)`` and move the result onto ``path``: never a partial file.
+
+    The temporary file sits in the same folder (so the rename is atomic) and keeps
+    ``path``'s suffix, for writers that pick the format from it (soundfile).
+    """
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path

@@ -63,11 +63,7 @@ def execute_notebook(py_path, ipynb_path=None, env: dict | None = None, timeout:
             o.get("output_type") == "error" for o in c.get("outputs", []))), None)
         source = failed.source if failed is not None else "?"
         raise NotebookError(f"{py_path.name}: a cell failed\n--- cell ---\n{source}\n--- error ---\n{exc}") from None
-    ipynb_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = ipynb_path.with_suffix(".ipynb.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, ipynb_path)
-    return ipynb_path
+    return paths.atomic_write(ipynb_path, lambda tmp: nbformat.write(nb, tmp))
 
 
 def _forget_preset(cfg) -> None:

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .paths import atomic_write
 from .config import Config, config_hash, config_to_dict, get_config, git_commit, seed_everything
 
 CHECKPOINT_FILES = ("best.pt", "last.pt", "history.json", "done.json")
@@ -35,29 +34,14 @@ CHECKPOINT_FILES = ("best.pt", "last.pt", "history.json", "done.json")
 # --- atomic files ------------------------------------------------------------------------
 
 
-def _atomic_write(path: Path, write) -> Path:
-    """Call ``write(tmp_path)`` and move the result onto ``path``; no partial file on failure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
-
-
 def save_checkpoint(path, state: dict) -> Path:
     """``torch.save(state)`` to ``path`` atomically."""
-    return _atomic_write(path, lambda tmp: torch.save(state, tmp))
+    return atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def write_json(path, data) -> Path:
     """Write JSON atomically (indented, keys in insertion order)."""
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
 
 
 def _rng_states() -> dict:

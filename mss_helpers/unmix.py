@@ -31,6 +31,7 @@ import torch
 
 from . import audio as audio_mod
 from . import compat, paths
+from .paths import atomic_write
 from .config import Config, config_hash, config_to_dict, get_config
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -449,9 +450,7 @@ def export_separator(separator, folder, cfg: Config) -> Path:
     args = {"nfft": cfg.unmix.n_fft, "nhop": cfg.unmix.n_hop, "nb_channels": cfg.data.channels,
             "hidden_size": cfg.unmix.hidden_size, "sample_rate": unmix_rate(cfg),
             "bandwidth": cfg.unmix.nb_bins_max_hz}
-    tmp = folder / "other.pth.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, folder / "other.pth")
+    atomic_write(folder / "other.pth", lambda tmp: torch.save(model.state_dict(), tmp))
     (folder / "other.json").write_text(json.dumps({"args": args, "target": "other"}, indent=2))
     (folder / "separator.json").write_text(json.dumps(
         {"sample_rate": unmix_rate(cfg), "nfft": cfg.unmix.n_fft, "nhop": cfg.unmix.n_hop,

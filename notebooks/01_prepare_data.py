@@ -26,7 +26,6 @@
 import json
 import os
 
-import numpy as np
 from IPython.display import display
 
 from mss_helpers import paths, plots
