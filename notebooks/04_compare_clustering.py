@@ -93,6 +93,14 @@ plots.save_figure(fig, "04_clusters_one_track")
 # %%
 med = summary.set_index(["method", "decoding", "k_label"])["si_sdri_db"]
 frame_methods = summary[summary.decoding.isin(["hard", "soft"]) & (summary.method != "latent_nmf")]
+# A setting that found a single cluster (DBSCAN, typically) returns the input itself: not a separation.
+single = frame_methods[frame_methods.k_median <= 1]
+frame_methods = frame_methods[frame_methods.k_median > 1]
+for _, r in single.iterrows():
+    if r.failed:
+        print(f"- {r.method} / {r.decoding} failed on {r.failed} tracks (every frame labelled noise).")
+    else:
+        print(f"- {r.method} / {r.decoding} found a single cluster on the median track: its estimate is the input.")
 best_frame = frame_methods.loc[frame_methods.si_sdri_db.idxmax()]
 nmf = summary[summary.method == "nmf"].si_sdri_db.max()
 lnmf = summary[summary.method == "latent_nmf"].si_sdri_db.max()
