@@ -146,8 +146,9 @@ def results_markdown(preset: str = "cpu") -> str:
     if rep.exists():
         d = json.loads(rep.read_text())
         steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in d["seconds"].items())
-        parts.append(f"Produced by `make reproduce` (preset `{preset}`) at commit `{(d['commit'] or '?')[:10]}` "
-                     f"in {d['total_seconds'] / 60:.1f} min on the 2-core reference machine ({steps}).")
+        parts.append(f"The last `make reproduce` (preset `{preset}`, commit `{(d['commit'] or '?')[:10]}`) took "
+                     f"{d['total_seconds'] / 60:.1f} min on the 2-core reference machine, reusing whatever runs "
+                     f"were cached ({steps}); see \"Timings here\" for the time from nothing.")
     return "\n\n".join(parts) if parts else "_No results yet: run `make reproduce`._"
 
 
