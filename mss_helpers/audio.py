@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from .errors import AudioError  # noqa: F401  (re-exported: audio.AudioError)
 from .paths import atomic_write
-
-
-class AudioError(ValueError):
-    """Audio that cannot be used as given (wrong rate/channels, silent, too short)."""
 
 
 def read_audio(path, rate: int | None = None, channels: int | None = None) -> tuple[np.ndarray, int]:

@@ -3,12 +3,20 @@
 Each command lives in the module named below, which provides
 ``add_arguments(parser)`` and ``run(args) -> int | None``. Modules are imported
 only when their command runs, so ``render`` never pays for torch.
+
+This is the one place where errors meet people: a :class:`errors.UserError`
+(and the predictable foreign errors in :func:`user_message`) becomes one line
+``error: ...`` on stderr and exit code 1; ``--debug`` (anywhere on the command
+line) or ``MSS_DEBUG=1`` re-raises it with its traceback. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import sys
 
 COMMANDS = {
@@ -34,8 +42,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def user_message(exc: BaseException) -> str | None:
+    """The one-line message for an error a user can cause, or None for a bug."""
+    from .errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        where = f" while writing {exc.filename}" if exc.filename else ""
+        return f"no space left on the device{where}; free some disk space (or point MSS_DATA_DIR/MSS_RUNS_DIR elsewhere) and run the command again"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename or exc}; check the file's permissions or choose another folder"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get("MSS_DEBUG", "") not in ("", "0") or "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("error: interrupted; finished steps are kept and a rerun resumes from them", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
+        message = user_message(exc)
+        if message is None or debug:
+            raise
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     # Build only the parser of the command asked for, so a broken optional stage
     # cannot stop the others from running.
     if argv and argv[0] in COMMANDS:
@@ -43,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         module_name, help_text = COMMANDS[name]
         module = importlib.import_module(f"mss_helpers.{module_name}")
         parser = argparse.ArgumentParser(prog=f"python -m mss_helpers {name}", description=help_text)
+        parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
         adder = getattr(module, f"add_{name.replace('-', '_')}_arguments", None) or module.add_arguments
         adder(parser)
         args = parser.parse_args(argv[1:])

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ClusterConfig
+from .errors import UserError
 
 METHODS = ("kmeans", "agglomerative", "dbscan", "gmm", "spectral", "hdbscan")
 EMBEDDINGS = ("raw", "spectral")
@@ -44,7 +45,7 @@ DBSCAN_EPS_PERCENTILE = 90.0  # eps = this percentile of the distance to the min
 ASSIGN_NEIGHBOURS = 5  # k of the k-NN classifier that assigns frames left out of the fit
 
 
-class ClusterError(ValueError):
+class ClusterError(UserError, ValueError):
     """Frames that cannot be clustered as asked (too few, NaN, k too large, all noise)."""
 
 

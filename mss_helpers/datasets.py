@@ -24,8 +24,7 @@ from .config import Config
 STEMS = ("mixture", "vocals", "drums", "bass", "other")
 
 
-class DataRootError(FileNotFoundError):
-    """A data root that is missing, empty, or not in the expected layout."""
+from .errors import DataRootError  # noqa: E402,F401  (re-exported: datasets.DataRootError)
 
 
 def _layout_hint(root: Path) -> str:

@@ -54,12 +54,7 @@ SCORE_SOURCES = (("bach", "mxl", 0.6), ("monteverdi", "mxl", 0.2), ("haydn", "mx
 STEMS = ("vocals", "drums", "bass", "other")
 
 
-class SoundfontError(FileNotFoundError):
-    """No usable General MIDI soundfont."""
-
-
-class DataRootError(FileNotFoundError):
-    """A data root that is missing or not in the expected layout."""
+from .errors import DataRootError, SoundfontError  # noqa: E402,F401  (re-exported)
 
 
 # --- soundfont -----------------------------------------------------------------------------

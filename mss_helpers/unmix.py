@@ -41,8 +41,7 @@ WEIGHT_DECAY = 1e-5  # Open-Unmix's training default
 GRAD_CLIP = 5.0  # a guard for the first steps only; Open-Unmix itself does not clip
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    """Pretrained Open-Unmix weights are not on this machine (and nothing is downloaded)."""
+from .errors import WeightsNotFoundError  # noqa: E402,F401  (re-exported)
 
 
 # --- pretrained weights ------------------------------------------------------------
