@@ -34,8 +34,10 @@ data: setup
 train: setup
 	$(PY) -m mss_helpers train --preset $(MSS_PRESET)
 
-reproduce: setup
-	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) $(if $(filter 1,$(FORCE)),--force,)
+# The start time is taken before the install, so results/reproduce_<preset>.json counts it too.
+reproduce:
+	@start=$$(date +%s); $(MAKE) --no-print-directory setup && \
+	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $(if $(filter 1,$(FORCE)),--force,)
 
 test: setup
 	MSS_PRESET=tiny $(PY) -m pytest -q

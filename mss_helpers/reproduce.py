@@ -71,21 +71,45 @@ def _forget_preset(cfg) -> None:
     runs = paths.runs_dir()
     if runs.is_dir():
         for p in runs.iterdir():
-            if f"_{cfg.name}_" in p.name or p.name.endswith(f"_{cfg.name}"):
+            if _is_preset_run(p.name, cfg.name):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
     root = cfg.data.resolved_root()
     if not cfg.data.root and root.is_dir():
         shutil.rmtree(root)
 
 
-def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None = None) -> dict:
-    """Run the whole report for ``preset``; returns the timings record."""
+def _preset_state(cfg) -> dict:
+    """What of the preset exists already: the data set and its training runs."""
+    runs = paths.runs_dir()
+    cached = sorted(p.name for p in runs.iterdir() if _is_preset_run(p.name, cfg.name)) if runs.is_dir() else []
+    return {"data_existed": cfg.data.resolved_root().is_dir(), "runs_existed": cached}
+
+
+def _is_preset_run(name: str, preset: str) -> bool:
+    return f"_{preset}_" in name or name.endswith(f"_{preset}")
+
+
+def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None = None,
+              started: float | None = None) -> dict:
+    """Run the whole report for ``preset``; returns the timings record.
+
+    ``started`` is the UNIX time the caller began (``make reproduce`` passes the
+    time before its install step), so the record's total includes the install;
+    the difference is recorded as the ``setup`` step. ``from_nothing`` is true
+    when neither the preset's data set nor any of its runs existed when the
+    command started (after ``--force`` deleted them): every number then comes
+    from this one run.
+    """
     from .datasets import ensure_dataset
 
     cfg = get_config(preset)
+    t_cmd = time.time()
     if force:
         _forget_preset(cfg)
+    state = _preset_state(cfg)
     timings: dict[str, float] = {}
+    if started is not None:
+        timings["setup"] = round(max(0.0, t_cmd - started), 1)
     t0 = time.time()
     ensure_dataset(cfg)
     timings["data"] = round(time.time() - t0, 1)
@@ -98,14 +122,34 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
         execute_notebook(nb, env=env)
         timings[nb.stem] = round(time.time() - t, 1)
         print(f"[reproduce] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
-    record = {"preset": preset, "commit": git_commit(), "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-              "seconds": timings, "total_seconds": round(time.time() - t0, 1)}
+    begin = started if started is not None else t_cmd
+    end = time.time()
+    record = {"preset": preset, "commit": git_commit(), "dirty": _git_dirty(),
+              "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(begin)),
+              "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end)), "timezone": "UTC",
+              "from_nothing": not state["data_existed"] and not state["runs_existed"],
+              "forced": force, "reused_runs": state["runs_existed"], "cpu_count": os.cpu_count(),
+              "seconds": timings, "total_seconds": round(end - begin, 1)}
     out = paths.results_dir()
     out.mkdir(parents=True, exist_ok=True)
     if not only:
-        (out / f"reproduce_{preset}.json").write_text(json.dumps(record, indent=1))
+        paths.atomic_write(out / f"reproduce_{preset}.json",
+                           lambda tmp: Path(tmp).write_text(json.dumps(record, indent=1)))
         update_readme(preset)
     return record
+
+
+def _git_dirty() -> bool | None:
+    """True when tracked files differ from the commit (outputs then belong to uncommitted code)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "mss_helpers",
+                              "notebooks/*.py", "requirements.txt", "requirements-nodeps.txt"],
+                             cwd=paths.PROJ_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 # --- README results block -----------------------------------------------------------------
@@ -144,12 +188,24 @@ def results_markdown(preset: str = "cpu") -> str:
                          "| estimate of \"other\" | SDR dB |\n|---|---|\n" + rows)
     rep = out / f"reproduce_{preset}.json"
     if rep.exists():
-        d = json.loads(rep.read_text())
-        steps = ", ".join(f"{k} {v / 60:.1f} min" for k, v in d["seconds"].items())
-        parts.append(f"The last `make reproduce` (preset `{preset}`, commit `{(d['commit'] or '?')[:10]}`) took "
-                     f"{d['total_seconds'] / 60:.1f} min on the 2-core reference machine, reusing whatever runs "
-                     f"were cached ({steps}); see \"Timings here\" for the time from nothing.")
+        parts.append(timing_markdown(json.loads(rep.read_text())))
     return "\n\n".join(parts) if parts else "_No results yet: run `make reproduce`._"
+
+
+def timing_markdown(record: dict) -> str:
+    """The README's timing table of one ``make reproduce``, from ``results/reproduce_<preset>.json``."""
+    if "from_nothing" not in record:
+        how = "cached runs not recorded"
+    elif record["from_nothing"]:
+        how = "from nothing (no data set, no runs" + ("; install included)" if "setup" in record["seconds"] else ")")
+    else:
+        how = "reusing cached runs: " + ", ".join(record.get("reused_runs") or ["the data set"])
+    rows = "\n".join(f"| {step} | {sec / 60:.1f} |" for step, sec in record["seconds"].items())
+    commit = (record.get("commit") or "?")[:10] + (" (with uncommitted changes)" if record.get("dirty") else "")
+    return (f"**One `make reproduce`** (preset `{record['preset']}`, commit `{commit}`, "
+            f"{record.get('started', '?')} to {record['finished']} UTC, {record.get('cpu_count', '?')} CPU cores), "
+            f"{how}: **{record['total_seconds'] / 60:.1f} min** in all\n\n"
+            f"| step | minutes |\n|---|---|\n{rows}")
 
 
 def headline_table(csv_path) -> str:
@@ -229,11 +285,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help="delete the preset's runs and data first")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose names start with these (e.g. 03)")
     parser.add_argument("--html", action="store_true", help="also export HTML afterwards")
+    parser.add_argument("--started", type=float, default=None,
+                        help="UNIX time the whole job began (make passes the time before its install step)")
 
 
 def run(args) -> int:
     try:
-        record = reproduce(args.preset, force=args.force, only=args.only)
+        record = reproduce(args.preset, force=args.force, only=args.only, started=args.started)
     except NotebookError as exc:
         print(exc, file=sys.stderr)
         return 1

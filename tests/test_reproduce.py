@@ -24,3 +24,32 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
     assert "old numbers" not in text and "9.87" in text
     assert text.startswith("intro\n") and text.endswith("outro\n")
     assert not reproduce.update_readme("x", readme=readme)  # unchanged the second time
+
+
+def test_reproduce_record_says_whether_it_started_from_nothing(tmp_path, monkeypatch):
+    """The record counts the install (``started``), each step, and whether data or runs existed."""
+    for var, sub in (("MSS_RESULTS_DIR", "results"), ("MSS_RUNS_DIR", "runs"), ("MSS_DATA_DIR", "data")):
+        monkeypatch.setenv(var, str(tmp_path / sub))
+    nb_dir = tmp_path / "nbs"
+    nb_dir.mkdir()
+    (nb_dir / "01_do_thing.py").write_text("# %%\nx = 1\n")
+    built = []
+    monkeypatch.setattr(reproduce, "numbered_notebooks", lambda: sorted(nb_dir.glob("*.py")))
+    monkeypatch.setattr(reproduce, "execute_notebook", lambda nb, env=None: built.append(nb.name))
+    import mss_helpers.datasets as datasets
+
+    monkeypatch.setattr(datasets, "ensure_dataset", lambda cfg: cfg.data.resolved_root().mkdir(parents=True, exist_ok=True))
+    monkeypatch.setattr(reproduce, "update_readme", lambda preset: False)
+    import time
+
+    first = reproduce.reproduce("tiny", started=time.time() - 5)
+    assert first["from_nothing"] is True and built == ["01_do_thing.py"]
+    assert first["seconds"]["setup"] >= 5 and first["total_seconds"] >= first["seconds"]["setup"]
+    saved = json.loads((tmp_path / "results" / "reproduce_tiny.json").read_text())
+    assert saved["from_nothing"] is True and set(saved["seconds"]) == {"setup", "data", "01_do_thing"}
+    (tmp_path / "runs" / "ae_tiny_0123456789").mkdir(parents=True)
+    second = reproduce.reproduce("tiny")
+    assert second["from_nothing"] is False and second["reused_runs"] == ["ae_tiny_0123456789"]
+    third = reproduce.reproduce("tiny", force=True)  # --force deletes the preset's data and runs first
+    assert third["from_nothing"] is True
+    assert "from nothing" in reproduce.timing_markdown(third)
