@@ -39,6 +39,8 @@ class DataConfig:
     min_other: int = 2  # instruments inside "other", drawn per track
     max_other: int = 5
     rest_prob: float = 0.2  # chance an instrument rests for a whole bar
+    min_sounding_share: float = 0.3  # least share of the excerpt each instrument of "other" holds notes
+    render_version: int = 2  # bumped when the renderer's output changes (2: no silent instruments, levelled)
     seed: int = 0
     max_pieces: int = 48  # music21 scores drawn on (fewer for tiny)
     source: str = "other"  # input to the AE/separation: "other" or "unmix"
@@ -53,7 +55,7 @@ class DataConfig:
     def signature(self) -> str:
         """Short hash of the fields that change the rendered audio."""
         keys = ("n_tracks", "n_test", "duration_s", "render_rate", "min_other",
-                "max_other", "rest_prob", "seed", "max_pieces")
+                "max_other", "rest_prob", "seed", "max_pieces", "min_sounding_share", "render_version")
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
         return f"{self.n_tracks}t_{int(self.render_rate)}hz_" + hashlib.sha1(blob.encode()).hexdigest()[:8]
 

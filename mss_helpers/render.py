@@ -2,7 +2,7 @@
 
 Scores come from music21's offline corpus (Bach chorales, Monteverdi madrigals,
 Haydn and Mozart string quartets). For every track one excerpt of one score is
-rendered part by part with ``tinysoundfont``:
+rendered part by part:
 
 - ``vocals``: the top part on a voice-like patch (Choir Aahs);
 - ``bass``: the lowest part an octave down on an electric bass;
@@ -11,9 +11,19 @@ rendered part by part with ``tinysoundfont``:
   synth pad, organ and brass, each playing one of the parts (the piano two),
   each optionally resting for whole bars, written as ``other_stems/<name>.wav``.
 
-Tempo, velocities, timing jitter, stereo panning and per-stem loudness vary per
-track. Stems are quantised to the 16-bit grid *before* they are summed, so the
-files on disk satisfy ``mixture == vocals + drums + bass + other`` and
+This module owns the track and the set: levelling, panning and mixing the
+stems of one track (:func:`render_track`), measuring each instrument's levels
+(:func:`instrument_levels`, stored in ``meta.json``; :func:`instrument_summary`
+over a set), writing the files (:func:`write_track`), rendering the whole set
+(:func:`render_dataset`) and the ``render`` command. What is played comes from
+:mod:`mss_helpers.scores` (which also guarantees that no instrument of "other"
+rests through its excerpt), how it sounds from :mod:`mss_helpers.synth`.
+
+Every stem is levelled by its median level *while it plays* (not over the whole
+excerpt, which would push sparse parts up and sustained ones down) to a target
+drawn from the same range for every instrument, so no instrument is loud by
+construction. Stems are quantised to the 16-bit grid *before* they are summed,
+so the files on disk satisfy ``mixture == vocals + drums + bass + other`` and
 ``other == sum(other_stems)`` exactly. The layout is MUSDB18-HQ's (readable by
 ``musdb.DB(root, is_wav=True)``) plus ``meta.json`` in each track folder and the
 instrument stems in a sibling tree, ``<root>/other_stems/<split>/<track>/<instrument>.wav``.
@@ -26,242 +36,107 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import audio as audio_io
 from .config import Config, DataConfig, config_to_dict, get_config
+from .errors import DataRootError, SoundfontError  # noqa: F401  (re-exported)
+from .scores import INSTRUMENTS, Score, arrange, load_scores
+from .synth import find_soundfont, pan, quantise, render_notes  # noqa: F401  (find_soundfont re-exported)
 
-FLUID_PATH = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-
-# name -> (General MIDI program, 0-based; octave shift applied to its part)
-INSTRUMENTS: dict[str, tuple[int, int]] = {
-    "piano": (0, 0),
-    "guitar": (25, 0),  # steel-string acoustic
-    "strings": (48, 0),  # string ensemble 1
-    "synth_lead": (81, 12),  # sawtooth lead, an octave up
-    "synth_pad": (89, 0),  # warm pad
-    "organ": (19, 0),  # church organ
-    "brass": (61, 0),  # brass section
-}
-VOCALS_PROGRAM = 52  # choir aahs
-BASS_PROGRAM = 33  # electric bass (finger)
-SCORE_SOURCES = (("bach", "mxl", 0.6), ("monteverdi", "mxl", 0.2), ("haydn", "mxl", 0.1),
-                 ("mozart", "mxl", 0.1))
 STEMS = ("vocals", "drums", "bass", "other")
+LEVEL_HOP_S = 0.05  # frames for levels and sounding shares (as datasets.track_table)
+ACTIVE_DB = -40.0  # a frame sounds within this of the track's loudest instrument frame (as latents.frame_labels)
+SILENT_DB = -60.0  # dBFS over the whole excerpt (mono): below it an instrument counts as silent
 
 
-from .errors import DataRootError, SoundfontError  # noqa: E402,F401  (re-exported)
+# --- levels ----------------------------------------------------------------------------------
 
 
-# --- soundfont -----------------------------------------------------------------------------
+def frame_levels_db(audio: np.ndarray, hop: int) -> np.ndarray:
+    """Level in dBFS of consecutive ``hop``-sample frames (mono downmix; a trailing partial frame is dropped).
 
-
-def find_soundfont() -> Path:
-    """The General MIDI soundfont to render with.
-
-    Order: ``$MSS_SOUNDFONT``; FluidR3_GM from Debian's ``fluid-soundfont-gm``;
-    pretty_midi's bundled TimGM6mb.sf2 (with a warning: smaller, duller).
+    ``audio`` is ``(samples,)`` or ``(channels, samples)``; returns ``(n_frames,)`` float64.
     """
-    env = os.environ.get("MSS_SOUNDFONT")
-    if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise SoundfontError(f"MSS_SOUNDFONT points to {path}, which does not exist")
-        return path
-    if FLUID_PATH.is_file():
-        return FLUID_PATH
-    try:
-        import pretty_midi
-
-        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    except ImportError:
-        bundled = None
-    if bundled is not None and bundled.is_file():
-        warnings.warn(f"FluidR3_GM not found at {FLUID_PATH}; falling back to pretty_midi's TimGM6mb.sf2. "
-                      "Install Debian's fluid-soundfont-gm (or set MSS_SOUNDFONT) for the reference sound.",
-                      stacklevel=2)
-        return bundled
-    raise SoundfontError(f"no General MIDI soundfont: install Debian's fluid-soundfont-gm ({FLUID_PATH}), "
-                         "or set MSS_SOUNDFONT=/path/to/a/GM.sf2")
+    x = audio_io.to_channels(audio, 1)[0].astype(np.float64)
+    n = len(x) // hop
+    if n < 1:
+        raise ValueError(f"audio of {len(x)} samples is shorter than one {hop}-sample frame")
+    return 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
 
 
-# --- scores ----------------------------------------------------------------------------------
+def playing_level_db(audio: np.ndarray, rate: int) -> float | None:
+    """Median frame level (dBFS) over the frames within ``ACTIVE_DB`` of the loudest; None if all silent."""
+    levels = frame_levels_db(audio, max(int(round(LEVEL_HOP_S * rate)), 1))
+    if levels.max() < -110:
+        return None
+    return float(np.median(levels[levels > levels.max() + ACTIVE_DB]))
 
 
-@dataclass(frozen=True)
-class Score:
-    """One piece as note lists: ``parts[i] = [(onset_ql, duration_ql, midi_pitch), ...]``."""
+def instrument_levels(stems: dict, rate: int) -> dict:
+    """How long and how loud each instrument of "other" sounds in one track.
 
-    name: str
-    parts: tuple
-    bar_ql: float
-    total_ql: float
+    Parameters
+    ----------
+    stems : dict name -> (channels, samples) float32, the instruments inside "other"
+    rate : Hz
 
-
-def list_pieces(composer: str, ext: str) -> list[str]:
-    """Corpus paths of one composer's scores in one format, sorted."""
-    from music21 import corpus
-
-    paths = sorted(str(p) for p in corpus.getComposer(composer) if str(p).endswith("." + ext))
-    if composer == "bach":  # chorales only: bwv<number>.<number>.mxl
-        paths = [p for p in paths if Path(p).name.startswith("bwv")]
-    return paths
-
-
-def load_scores(max_pieces: int, seed: int = 0, cache_dir: Path | None = None) -> list[Score]:
-    """A deterministic mix of usable scores: each composer fills its share of ``max_pieces``."""
-    rng = np.random.default_rng(seed)
-    scores: list[Score] = []
-    for composer, ext, share in SCORE_SOURCES:
-        quota = max(1, int(round(share * max_pieces)))
-        paths = list_pieces(composer, ext)
-        got = 0
-        for i in rng.permutation(len(paths)):
-            if got == quota:
-                break
-            score = load_score(paths[i], cache_dir)
-            if score is not None:
-                scores.append(score)
-                got += 1
-    return scores
-
-
-def load_score(path: str, cache_dir: Path | None = None) -> Score | None:
-    """Parse a corpus file into note lists (cached as JSON); None if it has < 4 usable parts."""
-    key = path.split("/corpus/")[-1].replace("/", "__")
-    cache = cache_dir / f"{key}.json" if cache_dir else None
-    if cache is not None and cache.is_file():
-        d = json.loads(cache.read_text())
-        return None if d is None else Score(d["name"], tuple(tuple(map(tuple, p)) for p in d["parts"]),
-                                            d["bar_ql"], d["total_ql"])
-    from music21 import converter
-
-    score = converter.parse(path).stripTies()
-    parts = []
-    for part in score.parts:
-        notes = []
-        for n in part.flatten().notes:
-            for p in n.pitches:  # chords in a part give several pitches at one onset
-                notes.append((float(n.offset), float(n.quarterLength), int(p.midi)))
-        if len(notes) >= 8:
-            parts.append(sorted(notes))
-    ts = score.flatten().getElementsByClass("TimeSignature")
-    bar_ql = float(ts[0].barDuration.quarterLength) if len(ts) else 4.0
-    total = max((o + d for p in parts for o, d, _ in p), default=0.0)
-    result = None
-    if len(parts) >= 4 and total >= 4 * bar_ql:
-        parts.sort(key=lambda p: -np.mean([m for _, _, m in p]))  # top voice first
-        result = Score(key.rsplit(".", 1)[0], tuple(tuple(p) for p in parts), bar_ql, total)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps(None if result is None else
-                                    {"name": result.name, "parts": result.parts, "bar_ql": bar_ql,
-                                     "total_ql": total}))
-    return result
-
-
-# --- synthesis --------------------------------------------------------------------------------
-
-_SYNTH_CACHE: dict = {}
-
-
-def _synth(soundfont: Path, rate: int):
-    import tinysoundfont
-
-    key = (str(soundfont), rate)
-    if key not in _SYNTH_CACHE:
-        synth = tinysoundfont.Synth(samplerate=rate, gain=-6.0)
-        sfid = synth.sfload(str(soundfont))
-        _SYNTH_CACHE[key] = (synth, sfid)
-    return _SYNTH_CACHE[key]
-
-
-def _drain(synth, rate: int) -> None:
-    """Silence the (cached) synth: ``sounds_off`` only starts the release, so render the tails away.
-
-    Without this the release of one stem's last notes would leak into the next stem.
+    Returns
+    -------
+    dict name -> ``rms_db`` (whole excerpt, mono, dBFS), ``silent`` (``rms_db`` below
+    ``SILENT_DB``), ``sounding_share`` (share of 50 ms frames in which it is within
+    ``ACTIVE_DB`` of the loudest frame of any instrument of the track, the
+    definition of *active* used for the frame labels), ``median_db`` (median frame
+    level over those frames, dBFS; None if it never sounds) and ``dominant_share``
+    (share of the frames where any instrument sounds in which it is the loudest).
     """
-    synth.sounds_off()
-    for _ in range(20 * rate // 1024):  # at most ~20 s of release
-        if float(np.max(np.abs(np.frombuffer(synth.generate_simple(1024), dtype=np.float32)))) < 1e-7:
-            return
-    raise RuntimeError("the synthesizer did not fall silent after all notes were released")
-
-
-def render_notes(notes, program: int, n_samples: int, rate: int, soundfont: Path,
-                 drums: bool = False) -> np.ndarray:
-    """Render ``[(onset_s, duration_s, pitch, velocity), ...]`` on one GM program.
-
-    Returns mono float32 ``(n_samples,)``.
-    """
-    synth, sfid = _synth(soundfont, rate)
-    _drain(synth, rate)
-    chan = 9 if drums else 0
-    synth.program_select(chan, sfid, 128 if drums else 0, 0 if drums else program, is_drums=drums)
-    events = []
-    for onset, dur, pitch, vel in notes:
-        start = int(round(onset * rate))
-        if 0 <= start < n_samples:
-            events.append((start, 1, pitch, vel))
-            events.append((min(start + max(int(dur * rate), 1), n_samples), 0, pitch, 0))
-    events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same sample
-    out = np.zeros((n_samples, 2), dtype=np.float32)
-    pos = 0
-    for when, is_on, pitch, vel in events + [(n_samples, -1, 0, 0)]:
-        if when > pos:
-            buf = synth.generate_simple(when - pos)
-            out[pos:when] = np.frombuffer(buf, dtype=np.float32).reshape(-1, 2)
-            pos = when
-        if is_on == 1:
-            synth.noteon(chan, int(pitch), int(vel))
-        elif is_on == 0:
-            synth.noteoff(chan, int(pitch))
-    return out.mean(axis=1)
-
-
-def _drum_pattern(bar_ql: float, n_bars: int, sec_per_ql: float, rng) -> list:
-    notes = []
-    beats = max(int(round(bar_ql)), 2)
-    for bar in range(n_bars):
-        t0 = bar * bar_ql
-        for beat in range(beats):
-            t = (t0 + beat) * sec_per_ql
-            notes.append((t, 0.1, 36 if beat % 2 == 0 else 38, int(rng.integers(80, 110))))
-            for half in (0.0, 0.5):
-                notes.append((t + half * sec_per_ql, 0.05, 42, int(rng.integers(50, 80))))
-    return notes
-
-
-def _excerpt(part, start_ql: float, length_ql: float, loop_ql: float):
-    """Notes of ``part`` starting in [start, start+length), looping the piece if it is shorter."""
-    out = []
-    repeat = 0
-    while repeat * loop_ql < start_ql + length_ql:
-        for onset, dur, pitch in part:
-            t = onset + repeat * loop_ql - start_ql
-            if 0 <= t < length_ql:
-                out.append((t, dur, pitch))
-        repeat += 1
+    names = list(stems)
+    hop = max(int(round(LEVEL_HOP_S * rate)), 1)
+    levels = np.stack([frame_levels_db(stems[n], hop) for n in names])  # (N, n_frames)
+    active = levels > levels.max() + ACTIVE_DB
+    any_active = active.any(axis=0)
+    loudest = levels.argmax(axis=0)
+    out = {}
+    for i, name in enumerate(names):
+        rms = audio_io.rms_db(audio_io.to_channels(stems[name], 1))
+        out[name] = {"rms_db": round(rms, 2), "silent": bool(rms < SILENT_DB),
+                     "sounding_share": round(float(active[i].mean()), 4),
+                     "median_db": round(float(np.median(levels[i][active[i]])), 2) if active[i].any() else None,
+                     "dominant_share": round(float(np.mean(loudest[any_active] == i)), 4) if any_active.any()
+                     else 0.0}
     return out
 
 
-def _pan(mono: np.ndarray, pan: float) -> np.ndarray:
-    """Constant-power pan, ``pan`` in [-1, 1]: ``(2, samples)``."""
-    angle = (pan + 1) * np.pi / 4
-    return np.stack([np.cos(angle) * mono, np.sin(angle) * mono]).astype(np.float32)
+def instrument_summary(metas) -> "pandas.DataFrame":  # noqa: F821
+    """One row per instrument over a set of tracks, from the ``levels`` in their ``meta.json``.
+
+    Columns: ``tracks``, ``silent`` (tracks where it is below ``SILENT_DB``), and the
+    medians over tracks of ``sounding_share``, ``median_db`` and ``dominant_share``
+    (see :func:`instrument_levels`). Raises ValueError for metas without levels
+    (a set rendered before they were recorded: render it again).
+    """
+    import pandas as pd
+
+    rows = []
+    for meta in metas:
+        if "levels" not in meta:
+            raise ValueError(f"meta.json of {meta.get('piece', '?')} has no 'levels' (rendered by an older "
+                             "renderer): render the data set again")
+        rows += [{"instrument": name, **lv} for name, lv in meta["levels"].items()]
+    df = pd.DataFrame(rows)
+    return (df.groupby("instrument")
+            .agg(tracks=("rms_db", "size"), silent=("silent", "sum"), sounding_share=("sounding_share", "median"),
+                 median_db=("median_db", "median"), dominant_share=("dominant_share", "median"))
+            .sort_values("median_db", ascending=False))
 
 
-def _quantise(x: np.ndarray) -> np.ndarray:
-    """Round to the 16-bit PCM grid, so sums of stems survive writing exactly."""
-    return (np.round(np.clip(x, -1, 1 - 2**-15) * 32768.0) / 32768.0).astype(np.float32)
+# --- one track -------------------------------------------------------------------------------
 
 
 def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont: Path) -> tuple[dict, dict]:
-    """Render one track; returns ``(stems, meta)`` with ``stems[name] = (2, samples)``.
+    """Render one track; returns ``(stems, meta)`` with ``stems[name] = (2, samples)`` float32.
 
     ``stems`` holds ``vocals, drums, bass, other, mixture`` and ``other/<instrument>``.
     ``track_seed`` is anything ``numpy.random.default_rng`` accepts.
@@ -269,77 +144,42 @@ def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont: Path) ->
     rng = np.random.default_rng(track_seed)
     rate = dcfg.render_rate
     n = int(round(dcfg.duration_s * rate))
-    bpm = float(rng.uniform(72, 132))
-    spq = 60.0 / bpm  # seconds per quarter note
-    length_ql = dcfg.duration_s / spq
-    n_bars_total = max(int(score.total_ql // score.bar_ql), 1)
-    start_bar = int(rng.integers(0, max(n_bars_total - int(length_ql // score.bar_ql), 1)))
-    start_ql = start_bar * score.bar_ql
-    n_bars = int(np.ceil(length_ql / score.bar_ql)) + 1
-    parts = [_excerpt(p, start_ql, length_ql, score.total_ql) for p in score.parts]
-
-    def to_events(notes, shift=0, base_vel=90, rest_bars=frozenset()):
-        ev = []
-        for onset, dur, pitch in notes:
-            if int(onset // score.bar_ql) in rest_bars:
-                continue
-            t = max(onset * spq + rng.normal(0, 0.008), 0.0)  # human timing jitter
-            vel = int(np.clip(base_vel + rng.normal(0, 8), 20, 127))
-            ev.append((t, dur * spq * 0.95, int(np.clip(pitch + shift, 0, 127)), vel))
-        return ev
-
-    n_other = int(rng.integers(dcfg.min_other, dcfg.max_other + 1))
-    names = list(rng.choice(sorted(INSTRUMENTS), size=min(n_other, len(INSTRUMENTS)), replace=False))
-    order = list(rng.permutation(len(parts)))
-    assignment = {}
-    for i, name in enumerate(names):
-        idx = [int(order[i % len(order)])]
-        if name == "piano":  # two hands: add the part an octave/voice below
-            idx.append(int(order[(i + 1) % len(order)]))
-        assignment[name] = idx
-
-    mono: dict[str, np.ndarray] = {}
-    mono["vocals"] = render_notes(to_events(parts[0], 0, int(rng.integers(70, 100))), VOCALS_PROGRAM, n, rate,
-                                  soundfont)
-    mono["bass"] = render_notes(to_events(parts[-1], -12, int(rng.integers(80, 110))), BASS_PROGRAM, n, rate,
-                                soundfont)
-    mono["drums"] = render_notes(_drum_pattern(score.bar_ql, n_bars, spq, rng), 0, n, rate, soundfont,
-                                 drums=True)
-    rests = {}
-    for name in names:
-        program, shift = INSTRUMENTS[name]
-        rest_bars = frozenset(b for b in range(n_bars) if rng.random() < dcfg.rest_prob)
-        rests[name] = sorted(rest_bars)
-        events = [e for i in assignment[name] for e in to_events(parts[i], shift, int(rng.integers(65, 110)),
-                                                                 rest_bars)]
-        mono["other/" + name] = render_notes(events, program, n, rate, soundfont)
+    arr = arrange(score, dcfg, rng)
+    mono = {key: render_notes(events, arr.programs[key] or 0, n, rate, soundfont, drums=key == "drums")
+            for key, events in arr.events.items()}
 
     stems, gains, pans = {}, {}, {}
     for key, x in mono.items():
-        level = audio_io.rms_db(x)
-        if level < -90:  # an instrument that only rests here: keep it, silent
+        level = playing_level_db(x, rate)
+        if level is None:  # only vocals or bass can rest here; "other" instruments always play (scores.arrange)
             gain_db = 0.0
         else:
+            # The same target range for every stem (drums 3 dB lower): no instrument is loud by construction.
             gain_db = -20.0 - level + float(rng.uniform(-6, 3)) - (3.0 if key == "drums" else 0.0)
-            # A sparse part (few notes in the excerpt) has a low mean level; levelling it
-            # by RMS alone would blow up its peaks and force the whole track down.
+            # Keep peaks below full scale, so one spiky part does not force the whole track down.
             gain_db = min(gain_db, -20 * np.log10(float(np.max(np.abs(x))) + 1e-9) - 1.0)
-        pan = float(rng.uniform(-0.6, 0.6)) if key not in ("bass", "vocals") else float(rng.uniform(-0.1, 0.1))
-        stems[key] = _pan(x * 10 ** (gain_db / 20), pan)
-        gains[key], pans[key] = round(gain_db, 2), round(pan, 3)
+        position = float(rng.uniform(-0.6, 0.6)) if key not in ("bass", "vocals") else float(rng.uniform(-0.1, 0.1))
+        stems[key] = pan(x * 10 ** (gain_db / 20), position)
+        gains[key], pans[key] = round(gain_db, 2), round(position, 3)
     # One scale for the whole track keeps the sums exact and the mixture below clipping.
     total = sum(stems.values())
-    scale = 0.9 / max(float(np.max(np.abs(total))), 1e-6)
-    scale = min(scale, 1.0)
+    scale = min(0.9 / max(float(np.max(np.abs(total))), 1e-6), 1.0)
     for key in stems:
-        stems[key] = _quantise(stems[key] * scale)
+        stems[key] = quantise(stems[key] * scale)
+    names = arr.instruments
     stems["other"] = sum(stems["other/" + name] for name in names)
     stems["mixture"] = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
+    silent = [name for name in names if levels[name]["silent"]]
+    if silent:  # scores.arrange guarantees notes; silence here would be a renderer bug, not bad luck
+        raise RuntimeError(f"{score.name}: {silent} below {SILENT_DB} dBFS after rendering")
     meta = {
         "piece": score.name, "instruments": names,
         "programs": {name: INSTRUMENTS[name][0] for name in names},
-        "parts": assignment, "rest_bars": rests, "tempo_bpm": round(bpm, 2), "start_bar": start_bar,
-        "gains_db": gains, "pans": pans, "scale": scale, "rate": rate, "duration_s": dcfg.duration_s,
+        "parts": arr.parts, "rest_bars": arr.rest_bars, "coverage": arr.coverage, "redrawn": arr.redrawn,
+        "windows": arr.windows, "tempo_bpm": round(arr.tempo_bpm, 2), "start_bar": arr.start_bar,
+        "gains_db": gains, "pans": pans, "scale": scale, "levels": levels, "rate": rate,
+        "duration_s": dcfg.duration_s, "render_version": dcfg.render_version,
         "seed": [int(s) for s in np.atleast_1d(track_seed)], "soundfont": Path(soundfont).name,
     }
     return stems, meta
@@ -434,11 +274,13 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
             _render_one(job)
             bar.update()
     bar.close()
+    metas = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/meta.json"))]
     manifest = {"config": config_to_dict(cfg) if isinstance(cfg, Config) else None,
                 "data": {k: getattr(dcfg, k) for k in dcfg.__dataclass_fields__},
                 "soundfont": str(soundfont), "scores": {"train": [s.name for s in train_scores],
                                                         "test": [s.name for s in test_scores]},
-                "instruments": sorted(INSTRUMENTS)}
+                "instruments": sorted(INSTRUMENTS),
+                "silent_instruments": sum(lv["silent"] for m in metas for lv in m.get("levels", {}).values())}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return root
 
