@@ -40,7 +40,7 @@ class DataConfig:
     max_other: int = 5
     rest_prob: float = 0.2  # chance an instrument rests for a whole bar
     min_sounding_share: float = 0.3  # least share of the excerpt each instrument of "other" holds notes
-    render_version: int = 2  # bumped when the renderer's output changes (2: no silent instruments, levelled)
+    render_version: int = 3  # bumped when the renderer's output changes (3: no silent instruments, levelled)
     seed: int = 0
     max_pieces: int = 48  # music21 scores drawn on (fewer for tiny)
     source: str = "other"  # input to the AE/separation: "other" or "unmix"

@@ -255,8 +255,13 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
     for index in range(dcfg.n_tracks):
         split, pool, j = ("train", train_scores, index) if index < n_train else ("test", test_scores, index - n_train)
         score = pool[j % len(pool)]
-        folder_exists = any((root / split).glob(f"{index:03d}_*/meta.json")) if (root / split).exists() else False
-        if not folder_exists:
+        # A track counts as done only if this renderer version wrote it (a root is named by the data
+        # signature, but a render started by an older checkout could have filled it).
+        done = list((root / split).glob(f"{index:03d}_*/meta.json")) if (root / split).exists() else []
+        if not any(json.loads(p.read_text()).get("render_version") == dcfg.render_version for p in done):
+            for stale in done:  # replaced below, possibly under another name
+                shutil.rmtree(stale.parent)
+                shutil.rmtree(other_stems_dir(root, split, stale.parent.name), ignore_errors=True)
             jobs.append((index, score, dcfg, split, soundfont, str(root)))
     root.mkdir(parents=True, exist_ok=True)
     workers = workers or min(2, os.cpu_count() or 1)

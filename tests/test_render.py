@@ -155,3 +155,15 @@ def test_render_notes_places_notes_in_time():
     x = synth.render_notes([(0.5, 0.3, 69, 100)], 0, rate, rate, sf2)
     assert np.max(np.abs(x[: int(0.45 * rate)])) < 1e-4  # silence before the onset
     assert np.max(np.abs(x[int(0.5 * rate): int(0.8 * rate)])) > 1e-2
+
+
+def test_tracks_of_an_older_renderer_are_rendered_again(tiny_cfg, tmp_path):
+    cfg = tiny_cfg.replace(data={"n_tracks": 2, "n_test": 1, "duration_s": 2.0})
+    root = render.render_dataset(cfg, root=tmp_path / "set", progress=False, workers=1)
+    meta_path = next((root / "test").glob("*/meta.json"))
+    stale = json.loads(meta_path.read_text())
+    stale["render_version"] = cfg.data.render_version - 1
+    meta_path.write_text(json.dumps(stale))
+    render.render_dataset(cfg, root=root, progress=False, workers=1)
+    assert json.loads(meta_path.read_text())["render_version"] == cfg.data.render_version
+    assert len(list(root.glob("*/*/meta.json"))) == 2
