@@ -3,15 +3,21 @@
 Plot functions take ``ax=None`` (or ``fig=None`` for multi-panel figures), draw,
 and return the figure; they never call ``plt.show()``. ``save_figure(fig,
 "NN_name")`` writes ``figures/NN_name.png`` so a rerun overwrites, never
-duplicates. This module is a leaf: nothing else in the package imports it.
+duplicates. Statistical figures (distributions over tracks or pairs) use
+seaborn; the latent maps live in :mod:`plots_umap` and are re-exported here, so
+notebooks need only ``plots``. This module is a leaf: nothing else in the
+package imports it.
 """
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
+import seaborn as sns
 
 from . import paths
+from .plots_umap import balanced_sample, scatter_2d, umap_by_instrument, umap_panels  # noqa: F401
 
 
 def _ax(ax=None, figsize=(7, 3.5)):
@@ -194,66 +200,154 @@ def metric_bars(table: dict, metric: str, ax=None, title: str = ""):
     return fig
 
 
-# --- latents and separation (notebooks 03, 04) ----------------------------------------
+def _label(metric: str) -> str:
+    for short, long in [("si_sdri", "SI-SDR improvement"), ("si_sdr", "SI-SDR"), ("sdr", "SDR"), ("snr", "SNR"),
+                        ("_db", " (dB)"), ("_", " ")]:
+        metric = metric.replace(short, long)
+    return metric
 
 
-def scatter_2d(emb, labels, names=None, ax=None, title: str = "", max_legend: int = 12, s: float = 3.0):
-    """2-d points ``emb : (n, 2)`` coloured by integer ``labels : (n,)``.
+def ablation_bars(arms: dict, fig=None, title: str = "",
+                  recon=("snr_db", "si_sdr_db"), purity=("knn_purity", "knn_chance")):
+    """The KL ablation: reconstruction (dB) per arm and, where given, k-NN purity against chance.
 
-    ``names[i]`` is the legend text of label ``i``; label -1 is drawn grey as
-    "none" (silence / no ground truth). More than ``max_legend`` labels get a
-    colour bar instead of a legend.
+    ``arms`` maps an arm label (e.g. ``"kl_weight=0"``) to ``{metric: value}``;
+    metrics of ``recon`` found there are drawn as grouped bars (hue = arm). If
+    the arms also hold ``purity[0]``, a second panel draws it with the chance
+    level ``purity[1]`` as a dashed line. Every bar is labelled with its value.
     """
-    emb = np.asarray(emb, dtype=float)
-    labels = np.asarray(labels)
-    fig, ax = _ax(ax, figsize=(5.5, 4.5))
-    none = labels == -1
-    if none.any():
-        ax.scatter(emb[none, 0], emb[none, 1], s=s, c="lightgrey", label="none", rasterized=True)
-    values = np.unique(labels[~none])
-    if len(values) <= max_legend:
-        cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
-        for i, v in enumerate(values):
-            m = labels == v
-            name = names[int(v)] if names is not None and int(v) < len(names) else str(v)
-            ax.scatter(emb[m, 0], emb[m, 1], s=s, color=cmap(i % cmap.N), label=name, rasterized=True)
-        ax.legend(markerscale=4, fontsize=7, loc="best", frameon=False)
-    else:
-        sc = ax.scatter(emb[~none, 0], emb[~none, 1], s=s, c=labels[~none], cmap="viridis", rasterized=True)
-        fig.colorbar(sc, ax=ax)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title)
-    return fig
-
-
-def umap_panels(emb, colourings: dict, fig=None, title: str = ""):
-    """One :func:`scatter_2d` panel per colouring ``{panel title: (labels, names or None)}``."""
-    n = len(colourings)
+    rows = [{"arm": a, "metric": m, "value": float(v[m])} for a, v in arms.items() for m in recon if m in v]
+    if not rows:
+        raise ValueError(f"the arms hold none of {recon}")
+    has_purity = all(purity[0] in v for v in arms.values())
     if fig is None:
-        fig = plt.figure(figsize=(5 * n, 4.5))
-    axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, (name, (labels, names)) in zip(axes, colourings.items()):
-        scatter_2d(emb, labels, names, ax=ax, title=name)
+        fig = plt.figure(figsize=(9.5 if has_purity else 5.5, 3.6))
+    axes = fig.subplots(1, 2 if has_purity else 1, squeeze=False,
+                        gridspec_kw={"width_ratios": [2, 1]} if has_purity else None)[0]
+    palette = dict(zip(arms, sns.color_palette("Set2", len(arms))))
+    sns.barplot(pd.DataFrame(rows), x="metric", y="value", hue="arm", palette=palette, ax=axes[0])
+    axes[0].set_xticks(axes[0].get_xticks(), [_label(t.get_text()) for t in axes[0].get_xticklabels()])
+    axes[0].set(xlabel="", ylabel="dB", title="reconstruction (test median)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    if has_purity:
+        p = pd.DataFrame({"arm": list(arms), "value": [float(v[purity[0]]) for v in arms.values()]})
+        sns.barplot(p, x="arm", y="value", hue="arm", palette=palette, legend=False, ax=axes[1])
+        chance = [float(v[purity[1]]) for v in arms.values() if purity[1] in v]
+        if chance:
+            axes[1].axhline(chance[0], color="grey", ls="--", lw=1, label=f"chance ({chance[0]:.2f})")
+            axes[1].legend(fontsize=8, loc="upper right")
+        axes[1].set(xlabel="", ylabel="k-NN purity (10 neighbours)", title="dominant instrument (latent)")
+    for ax in axes:
+        for bars in ax.containers:
+            ax.bar_label(bars, fmt="%.2f", fontsize=7)
+        ax.margins(y=0.3)  # headroom for the value labels and the legend
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def method_boxplot(df, metric: str = "si_sdri_db", ax=None, title: str = "", order=None):
-    """Box plot of ``metric`` per separation setting (``method / decoding / k_label``) over matched pairs."""
+# --- separation (notebook 04) ---------------------------------------------------------
+
+REFERENCES = {"mixture": ("floor: the input itself", "grey", "--"),
+              "oracle_frames": ("ceiling: best latent-frame assignment", "tab:orange", "-."),
+              "oracle_irm": ("ceiling: oracle ratio mask", "tab:green", ":")}
+DECODING_NAMES = {"hard": "hard (time masks)", "soft": "soft (mixture-consistent masks)", "-": "method's own masks"}
+
+
+def _matched_pairs(df, metric: str):
+    """Rows of matched (track, instrument) pairs with a numeric ``metric`` and a ``decoding name`` column."""
     d = df[(df["instrument"] != "") & df["estimate"].notna()].copy()
-    d[metric] = d[metric].astype(float)
-    d["setting"] = d["method"] + " / " + d["decoding"] + " / k=" + d["k_label"].astype(str)
-    order = order or list(dict.fromkeys(d["setting"]))
-    data = [d.loc[d["setting"] == s, metric].dropna().to_numpy() for s in order]
-    fig, ax = _ax(ax, figsize=(7, 0.3 * len(order) + 1.5))
-    ax.boxplot(data, vert=False, showfliers=False)
-    ax.set_yticks(range(1, len(order) + 1), order, fontsize=7)
-    ax.axvline(0, color="grey", lw=0.8, ls="--")
-    ax.invert_yaxis()
-    ax.set_xlabel(metric.replace("_db", " (dB)").replace("_", " "))
-    ax.set_title(title)
-    fig.tight_layout()
+    d[metric] = pd.to_numeric(d[metric], errors="coerce")
+    d["k_label"] = d["k_label"].astype(str)
+    d["decoding name"] = d["decoding"].map(lambda v: DECODING_NAMES.get(v, v))
+    return d.dropna(subset=[metric])
+
+
+def method_comparison(df, metric: str = "si_sdri_db", fig=None, title: str = ""):
+    """Each method's ``metric`` over matched pairs: one row per method, hue = decoding.
+
+    Left panel: k = n (each track's true number of instruments; ``auto`` where
+    the method chooses k). Right panel: each (method, decoding) at its best fixed
+    k (highest median; the chosen k is in the row label). The floor (``mixture``)
+    and the ceilings (``oracle_irm``, ``oracle_frames``) are vertical lines at
+    their medians over the same pairs. ``df`` is ``evaluate.run_evaluation``'s
+    table (one row per track x setting x instrument). Returns the figure.
+    """
+    d = _matched_pairs(df, metric)
+    refs = {m: float(d.loc[(d.method == m) & (d.k_label == "n"), metric].median())
+            for m in REFERENCES if ((d.method == m) & (d.k_label == "n")).any()}
+    d = d[~d.method.isin(list(REFERENCES))]
+    if d.empty:
+        raise ValueError("no separation method besides the reference rows to plot")
+    # Methods that never produced a matched estimate (e.g. HDBSCAN labelling every frame noise) keep a row.
+    methods = [m for m in dict.fromkeys(df["method"]) if m not in REFERENCES]
+    unscored = {m: f"{m} (no matched pair)" for m in methods if m not in set(d.method)}
+    hues = [DECODING_NAMES.get(k, k) for k in dict.fromkeys(d.decoding)]
+    at_n = d[d.k_label.isin(["n", "auto"])]
+    fixed = d[~d.k_label.isin(["n", "auto"])]
+    medians = fixed.groupby(["method", "decoding", "k_label"])[metric].median().reset_index()
+    best = medians.loc[medians.groupby(["method", "decoding"])[metric].idxmax()]
+    best_fixed = fixed.merge(best[["method", "decoding", "k_label"]], on=["method", "decoding", "k_label"])
+    best_k = {m: ", ".join(f"{r.decoding} k={r.k_label}" if r.decoding != "-" else f"k={r.k_label}"
+                           for r in best[best.method == m].itertuples()) for m in methods}
+    if fig is None:
+        fig = plt.figure(figsize=(12, 0.55 * len(methods) * max(len(hues), 2) / 2 + 2.2))
+    axes = fig.subplots(1, 2, sharex=True)
+    panels = [(axes[0], at_n, "k = n (the true number; auto where the method chooses)",
+               [unscored.get(m) or (f"{m} (auto)" if (at_n[at_n.method == m].k_label == "auto").any() else m)
+                for m in methods]),
+              (axes[1], best_fixed, "best fixed k per method and decoding (by median)",
+               [unscored.get(m) or (f"{m}\n({best_k[m]})" if best_k[m] else f"{m}\n(no fixed k)")
+                for m in methods])]
+    palette = dict(zip(hues, sns.color_palette("Set2", len(hues))))
+    for ax, data, panel_title, ticklabels in panels:
+        sns.boxplot(data=data, x=metric, y="method", hue="decoding name", order=methods, hue_order=hues,
+                    palette=palette, fliersize=1.5, linewidth=0.8, ax=ax)
+        for m, (text, colour, ls) in REFERENCES.items():
+            if m in refs:
+                ax.axvline(refs[m], color=colour, ls=ls, lw=1.6, label=f"{text} ({refs[m]:+.1f})")
+        ax.set_yticks(range(len(methods)), ticklabels, fontsize=8)
+        ax.set_ylabel("")
+        ax.set_xlabel(_label(metric))
+        ax.set_title(panel_title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+        ax.get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False,
+               title="decoding (boxes: matched track x instrument pairs) and reference medians")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def instrument_results(df, metric: str = "si_sdri_db", k_label: str = "n", ax=None, title: str = ""):
+    """Heat map of the median ``metric`` per instrument (rows) and setting (columns) at ``k_label``.
+
+    Columns are ``method / decoding`` in the table's order (methods that choose
+    k join with their ``auto`` rows); each cell is annotated with its median over
+    the instrument's matched pairs, the row label gives the number of pairs.
+    """
+    d = _matched_pairs(df, metric)
+    d = d[d.k_label.isin([k_label, "auto"])]
+    if d.empty:
+        raise ValueError(f"no matched pairs at k_label={k_label!r}")
+    d["setting"] = (d.method + np.where(d.decoding == "-", "", " / " + d.decoding)
+                    + np.where(d.k_label == "auto", " (auto k)", ""))
+    table = d.pivot_table(index="instrument", columns="setting", values=metric, aggfunc="median")
+    table = table[list(dict.fromkeys(d.setting))]
+    pairs = d[d.method == d.method.iloc[0]].groupby("instrument").size()
+    table.index = [f"{i} ({pairs.get(i, 0)} pairs)" for i in table.index]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.75 * table.shape[1] + 3, 0.45 * table.shape[0] + 2))
+    lim = float(np.nanmax(np.abs(table.to_numpy()))) if np.isfinite(table.to_numpy()).any() else 1.0
+    sns.heatmap(table, annot=True, fmt=".1f", cmap="RdBu", center=0, vmin=-lim, vmax=lim, linewidths=0.5,
+                annot_kws={"fontsize": 7}, cbar_kws={"label": f"median {_label(metric)}"}, ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", rotation=40, labelsize=8)
+    plt.setp(ax.get_xticklabels(), ha="right")
+    ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

@@ -260,21 +260,37 @@ def export_html(out_dir=None, preset: str = "cpu") -> Path:
         title = next((line.lstrip("# ").strip() for line in py.read_text().splitlines()
                       if line.startswith("# # ")), py.stem)
         links.append(f'<li><a href="{py.stem}.html">{title}</a></li>')
-    try:
-        import markdown  # optional; plain <pre> otherwise
-
-        results = markdown.markdown(results_markdown(preset), extensions=["tables"])
-    except ImportError:
-        import html
-
-        results = f"<pre>{html.escape(results_markdown(preset))}</pre>"
-    index = ("<!doctype html><html><head><meta charset='utf-8'><title>Unsupervised MSS report</title>"
-             "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:2px 6px}</style></head><body>"
-             "<h1>Can clustering an autoencoder's latent space split \"other\" into instruments?</h1>"
-             f"<ol>{''.join(links)}</ol><h2>Results</h2>{results}</body></html>")
-    (out_dir / "index.html").write_text(index)
+    (out_dir / "index.html").write_text(index_page(results_markdown(preset), links))
     return out_dir / "index.html"
+
+
+INDEX_STYLE = ("body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;font-size:16px;"
+               "line-height:1.5;color:#222;max-width:1100px;margin:2em auto;padding:0 1em}"
+               "h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}"
+               ".table{overflow-x:auto;margin:0.6em 0 1.4em}"
+               "table{border-collapse:collapse;font-size:14px;font-variant-numeric:tabular-nums}"
+               "th,td{border:1px solid #bbb;padding:3px 9px;text-align:right}"
+               "th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}"
+               "tbody tr:nth-child(even){background:#fafafa}"
+               "code{background:#f3f3f3;padding:0 3px;border-radius:3px}")
+
+
+def index_page(results_md: str, links: list[str]) -> str:
+    """The HTML front page: the notebook links and the results block rendered as real HTML tables.
+
+    ``results_md`` is :func:`results_markdown`'s Markdown (GitHub tables, bold,
+    code); mistune (installed with nbconvert) renders it; each table is wrapped so
+    that a wide one scrolls instead of running off the page.
+    """
+    import mistune
+
+    results = mistune.create_markdown(plugins=["table"])(results_md)
+    results = results.replace("<table>", '<div class="table"><table>').replace("</table>", "</table></div>")
+    return ("<!doctype html><html><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>Unsupervised MSS report</title><style>{INDEX_STYLE}</style></head><body>"
+            "<h1>Can clustering an autoencoder's latent space split \"other\" into instruments?</h1>"
+            f"<h2>Notebooks</h2><ol>{''.join(links)}</ol><h2>Results</h2>{results}</body></html>")
 
 
 # --- CLI ----------------------------------------------------------------------------------------

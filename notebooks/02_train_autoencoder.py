@@ -135,8 +135,7 @@ ablation = kl_ablation(cfg, root=root)
 rows = {f"{arm} (kl_weight={a['kl_weight']:g})": a["median"] for arm, a in ablation["arms"].items()}
 display(pd.DataFrame(rows).T.round(4))
 print(f"both arms trained for {ablation['epochs']} epoch(s)")
-fig = plots.metric_bars({k: v["snr_db"] for k, v in rows.items()}, "SNR (dB)",
-                        title="KL ablation: reconstruction SNR (test median)")
+fig = plots.ablation_bars(rows, title=f"KL ablation ({cfg.name}, {ablation['epochs']} epochs per arm)")
 plots.save_figure(fig, "02_kl_ablation")
 
 # %%

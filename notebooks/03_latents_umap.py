@@ -22,7 +22,8 @@
 # **In:** the preset (`MSS_PRESET`, default `cpu`), its data set (test split)
 # and the trained autoencoder of notebook 02 (trained here if missing), plus the
 # two runs of the KL ablation (`results/kl_ablation_<preset>.json`).
-# **Out:** figures `03_umap.png`, `03_umap_kl.png`; `results/latents_<preset>.json`.
+# **Out:** figures `03_umap.png`, `03_umap_by_instrument.png`, `03_kl_ablation.png`,
+# `03_umap_kl.png`; `results/latents_<preset>.json`.
 #
 # Each latent frame is labelled with the ground truth of the same samples: its
 # *dominant* instrument (most energy; "none" when all are 40 dB below the
@@ -69,7 +70,10 @@ print("share of frames by number of active instruments:", share.round(3).to_dict
 # ## UMAP of the latent frames, three colourings
 # The same 2-d map coloured by dominant instrument, by number of active
 # instruments and by track. If instruments formed the groups, the first panel
-# would show clean colour islands; if songs did, the third would.
+# would show clean colour islands; if songs did, the third would. Each panel
+# draws the same number of frames of every class, in shuffled order and
+# translucent, on the grey cloud of all frames, so a class with many frames
+# cannot hide the others.
 
 # %%
 emb = umap_project(X, cfg, seed=0)
@@ -79,6 +83,17 @@ fig = plots.umap_panels(emb, {
     "track": (lat["track_ids"], lat["track_names"]),
 }, title=f"UMAP of the latent frames ({cfg.name}, test split)")
 plots.save_figure(fig, "03_umap")
+
+# %% [markdown]
+# Where does each instrument lie? One panel per instrument: the frames it
+# dominates, highlighted on the grey cloud (at most 1500 per panel; the title
+# gives how many frames it dominates). Overlapping highlights mean the latent
+# space does not separate those instruments.
+
+# %%
+fig = plots.umap_by_instrument(emb, lat["dominant"], names,
+                               title=f"Frames each instrument dominates ({cfg.name}, test split)")
+plots.save_figure(fig, "03_umap_by_instrument")
 
 # %% [markdown]
 # ## How well do the labels group, in numbers?
@@ -121,9 +136,12 @@ for arm, info in ablation["arms"].items():
     kl_embs[label] = (umap_project(arm_lat["X"], cfg, seed=0), arm_lat["dominant"])
 kl_table = pd.DataFrame(kl_rows).T
 display(kl_table.round(3))
-fig = plt.figure(figsize=(10, 4.5))
+fig = plots.ablation_bars(kl_rows, recon=("recon_snr_db",), title=f"KL ablation ({cfg.name}, test split)")
+plots.save_figure(fig, "03_kl_ablation")
+fig = plt.figure(figsize=(12.5, 4.8))
 for ax, (label, (e, dom)) in zip(fig.subplots(1, len(kl_embs)), kl_embs.items()):
     plots.scatter_2d(e, dom, names, ax=ax, title=f"{label}: dominant instrument")
+fig.tight_layout()
 plots.save_figure(fig, "03_umap_kl")
 
 # %%

@@ -27,7 +27,7 @@
 # **Out:** `results/separation_<preset>.csv|.md` (one row per track x method x
 # decoding x k x instrument; the summary of medians), listening examples in
 # `runs/examples_<preset>/`, figures `04_si_sdri_by_method.png`,
-# `04_clusters_one_track.png`.
+# `04_si_sdri_by_instrument.png`, `04_clusters_one_track.png`.
 #
 # Scoring: per track the K estimates are matched to the N instruments
 # (Hungarian on SI-SDR). SI-SDRi is the gain over the input itself; SDR is
@@ -63,9 +63,24 @@ df = run_evaluation(cfg, root=root, run_dir=run_dir, examples_dir=paths.runs_dir
 summary = summarize(df)
 display(summary.round(2))
 
+# %% [markdown]
+# One row per method, one box per decoding (over matched track x instrument
+# pairs), at k = n and at each method's best fixed k; the vertical lines are the
+# medians of the floor (the input itself) and of the two ceilings.
+
 # %%
-fig = plots.method_boxplot(df, "si_sdri_db", title=f"SI-SDR improvement over the input ({cfg.name}, test)")
+fig = plots.method_comparison(df, "si_sdri_db", title=f"SI-SDR improvement over the input ({cfg.name}, test)")
 plots.save_figure(fig, "04_si_sdri_by_method")
+
+# %% [markdown]
+# ## Which instruments are separated best?
+# Median SI-SDR improvement per instrument (rows) and setting at k = n (columns;
+# `auto` where the method chooses k). The row labels count each instrument's pairs.
+
+# %%
+fig = plots.instrument_results(df, "si_sdri_db",
+                               title=f"Median SI-SDR improvement per instrument, k = n ({cfg.name}, test)")
+plots.save_figure(fig, "04_si_sdri_by_instrument")
 
 # %% [markdown]
 # ## What the clusters sound like, one track
