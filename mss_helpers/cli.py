@@ -23,8 +23,8 @@ COMMANDS = {
     "render": ("render", "render the embedded data set (music21 scores + General MIDI soundfont)"),
     "train": ("train", "train the SEANet VAE on the 'other' stems"),
     "evaluate": ("evaluate", "cluster latents, separate 'other' and score it against ground truth"),
-    "unmix": ("unmix", "Open-Unmix first stage: estimate 'other' from full mixtures"),
-    "listen-export": ("examples", "write listening examples (wav + metrics.json) to a folder"),
+    "unmix": ("unmix_eval", "Open-Unmix first stage: estimate 'other' from full mixtures"),
+    "listen-export": ("listen", "write listening examples (wav + metrics.json) to a folder"),
     "reproduce": ("reproduce", "build data, train, run every notebook, write figures and results"),
     "html": ("reproduce", "export the executed notebooks to self-contained HTML"),
 }

@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_io
-from .config import Config
+from . import paths
+from .config import Config, config_hash
+from .frames import frame_labels
 
 STEMS = ("mixture", "vocals", "drums", "bass", "other")
 
@@ -167,22 +169,57 @@ def split_train_val(tracks: list[Track], n_val: int, seed: int = 0) -> tuple[lis
     return [tracks[i] for i in train], [tracks[i] for i in val]
 
 
+def unmix_key(cfg: Config) -> str:
+    """Hash of the settings that define the Open-Unmix first stage (``data`` and ``unmix``).
+
+    Names both the stage's training run (``unmix_train.default_run_dir``) and its
+    cached estimates (:func:`estimates_root`). Which stage feeds the autoencoder
+    (``data.source``) does not change the first stage itself, so it is left out.
+    """
+    return config_hash(cfg.replace(data={"source": "other"}), "data", "unmix")
+
+
+def estimates_root(cfg: Config) -> Path:
+    """``data_dir()/unmix_estimates_<data signature>_<unmix_key>``: the first stage's "other" estimates."""
+    return paths.data_dir() / f"unmix_estimates_{cfg.data.signature()}_{unmix_key(cfg)}"
+
+
+def estimate_path(cfg: Config, track, must_exist: bool = False) -> Path:
+    """Where the first stage's "other" estimate of ``track`` is (``<root>/<subset>/<name>/other.wav``).
+
+    The file holds ``(channels, samples)`` audio at ``cfg.data.sample_rate``,
+    written by ``unmix_eval.write_estimates``. Raises FileNotFoundError (saying
+    how to make it) when ``must_exist`` and absent.
+    """
+    path = estimates_root(cfg) / str(track.subset) / str(track.name) / "other.wav"
+    if must_exist and not path.is_file():
+        raise FileNotFoundError(f"no Open-Unmix estimate for track {track.name!r} at {path}; "
+                               "run mss_helpers.unmix_eval.write_estimates(cfg, ...) first")
+    return path
+
+
+def _usable(x: np.ndarray, track: Track, cfg: Config) -> np.ndarray:
+    """``x`` if it can be separated; :class:`AudioError` naming the track if it is silent or too short."""
+    # An STFT frame and two latent frames at least: less cannot be split into anything.
+    min_samples = max(cfg.cluster.stft_n_fft, 2 * int(np.prod(cfg.model.ratios)))
+    return audio_io.check_audio(x, cfg.data.sample_rate, min_seconds=min_samples / cfg.data.sample_rate,
+                                name=f"track {track.name!r}, stem 'other'")
+
+
 def input_audio(track: Track, cfg: Config) -> np.ndarray:
     """What the autoencoder and the separation see for ``track``: ``(C, S)`` at the model's rate.
 
     The true "other" stem, or Open-Unmix's estimate of it when
-    ``cfg.data.source == "unmix"`` (written beforehand by ``unmix.write_estimates``).
+    ``cfg.data.source == "unmix"`` (written beforehand by ``unmix_eval.write_estimates``).
     """
     rate, channels = cfg.data.sample_rate, cfg.data.channels
     if cfg.data.source == "other":
         return track.load("other", rate=rate, channels=channels)
     if cfg.data.source == "unmix":
-        from . import unmix
-
-        path = unmix.estimate_path(cfg, track)
+        path = estimate_path(cfg, track)
         if not path.is_file():
             raise FileNotFoundError(f"no Open-Unmix estimate for {track.name} at {path}; run "
-                                    "`python -m mss_helpers unmix --train` (or unmix.write_estimates) first")
+                                    "`python -m mss_helpers unmix --train` (or unmix_eval.write_estimates) first")
         x, _ = audio_io.read_audio(path, rate=rate, channels=channels)
         return x
     raise ValueError(f"cfg.data.source must be 'other' or 'unmix', got {cfg.data.source!r}")
@@ -259,13 +296,11 @@ def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.0
                 active_db: float = -40.0):
     """One row per track: piece, instruments, tempo, levels, and how often instruments overlap.
 
-    Overlap uses :func:`mss_helpers.latents.frame_labels` on ``hop_s`` frames:
+    Overlap uses :func:`mss_helpers.frames.frame_labels` on ``hop_s`` frames:
     ``overlap`` is the share of sounding frames where two or more instruments
     of "other" are active, ``mean_active`` the mean count over sounding frames.
     """
     import pandas as pd
-
-    from .latents import frame_labels
 
     rows = []
     for t in tracks:

@@ -4,9 +4,9 @@ For each track of a split the input (``datasets.input_audio``) is separated by
 every method and each setting is scored:
 
 - with ground truth (``Track.other_stems``): the K estimates are matched to the
-  N instruments (Hungarian on SI-SDR, ``metrics.match_estimates``); matched
+  N instruments (Hungarian on SI-SDR, ``separation_metrics.match_estimates``); matched
   pairs get SI-SDR, SI-SDR improvement over the input and BSS-eval v4 SDR
-  (``metrics.bss_sdr``, 1 s windows, median);
+  (``separation_metrics.bss_sdr``, 1 s windows, median);
 - always: the unsupervised columns (mixture MSE of the sum of estimates,
   frame-assignment entropy for the latent clusterings, spectral entropy,
   sparsity and energy share of each estimate).
@@ -160,7 +160,7 @@ def score_setting(x: np.ndarray, refs: dict, setting: dict, rate: int) -> list[d
 
     Without ground truth, one row per estimate with only the unsupervised columns.
     """
-    from . import metrics
+    from . import cluster_metrics, separation_metrics
 
     ests = setting["estimates"]
     common = {"method": setting["method"], "decoding": setting["decoding"], "k": setting["k"],
@@ -168,19 +168,19 @@ def score_setting(x: np.ndarray, refs: dict, setting: dict, rate: int) -> list[d
     if ests is None:  # the method failed on this track: its instruments count as missed
         empty = {c: None for c in ("estimate",) + SCORES + UNSUPERVISED}
         return [{**common, **empty, "instrument": n} for n in refs] or [{**common, **empty, "instrument": ""}]
-    shares = metrics.energy_shares(ests)
+    shares = cluster_metrics.energy_shares(ests)
     per_est = []
     for e, share in zip(ests, shares):
         silent = not np.any(e)
-        per_est.append({"spectral_entropy": None if silent else metrics.spectral_entropy(e),
-                        "sparsity": None if silent else metrics.sparsity(e), "energy_share": share})
-    common = {**common, "mixture_mse": metrics.mixture_mse(x, ests),
-              "assignment_entropy": (metrics.assignment_entropy(setting["labels"])
+        per_est.append({"spectral_entropy": None if silent else cluster_metrics.spectral_entropy(e),
+                        "sparsity": None if silent else cluster_metrics.sparsity(e), "energy_share": share})
+    common = {**common, "mixture_mse": cluster_metrics.mixture_mse(x, ests),
+              "assignment_entropy": (cluster_metrics.assignment_entropy(setting["labels"])
                                      if setting["labels"] is not None else None)}
     if not refs:
         return [{**common, "instrument": "", "estimate": j, **{s: None for s in SCORES}, **per_est[j]}
                 for j in range(len(ests))]
-    rows = metrics.match_estimates(refs, ests, x)
+    rows = separation_metrics.match_estimates(refs, ests, x)
     matched = [r for r in rows if r["instrument"] and r["estimate"] is not None]
     sdr = _bss_sdr_pairs(refs, ests, matched, rate)
     out = []
@@ -195,20 +195,20 @@ def score_setting(x: np.ndarray, refs: dict, setting: dict, rate: int) -> list[d
 
 def _bss_sdr_pairs(refs: dict, ests: list, matched: list, rate: int) -> dict:
     """BSS-eval SDR per matched instrument; an undefined one (every window silent) stays None."""
-    from . import metrics
+    from .separation_metrics import bss_sdr
 
     if not matched:
         return {}
     R = np.stack([refs[r["instrument"]] for r in matched])
     E = np.stack([ests[r["estimate"]] for r in matched])
     try:
-        values = metrics.bss_sdr(R, E, rate, backend="fast")
+        values = bss_sdr(R, E, rate, backend="fast")
         return {r["instrument"]: float(v) for r, v in zip(matched, values)}
     except ValueError:
         out = {}
         for i, r in enumerate(matched):  # score pairs one by one so one silent estimate spoils only itself
             try:
-                out[r["instrument"]] = float(metrics.bss_sdr(R[i:i + 1], E[i:i + 1], rate, backend="fast")[0])
+                out[r["instrument"]] = float(bss_sdr(R[i:i + 1], E[i:i + 1], rate, backend="fast")[0])
             except ValueError:
                 out[r["instrument"]] = None
         return out

@@ -12,8 +12,9 @@ Layout (one folder per track, one sub-folder per separation method)::
 "rows": [...]}`` where ``rows`` are the per-instrument metric dicts as given
 (unmatched instruments included, with ``"estimate": None``).
 
-This module is plain I/O (no ipywidgets) so the evaluation pipeline can import
-it; it also provides the ``listen-export`` command.
+This module is plain I/O (no ipywidgets) a floor below the evaluation, which
+writes the examples; :mod:`mss_helpers.listen` and :mod:`mss_helpers.mushra`
+read them, and the ``listen-export`` command lives in :mod:`mss_helpers.listen`.
 """
 
 from __future__ import annotations
@@ -222,33 +223,3 @@ def matched_estimate(method_entry: dict, instrument: str) -> tuple[Path, dict] |
         if entry.get("instrument") == instrument:
             return path, entry
     return None
-
-
-# --- CLI: python -m mss_helpers listen-export ---------------------------------------------
-
-
-def add_listen_export_arguments(parser) -> None:
-    """Arguments of ``listen-export``."""
-    parser.add_argument("--out", required=True, help="folder to write the examples into")
-    parser.add_argument("--preset", default=None, help="config preset (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--root", default=None, help="data set root (default: the preset's)")
-    parser.add_argument("--tracks", type=int, default=2, help="number of test tracks to export")
-    parser.add_argument("--methods", default=None,
-                        help="comma-separated clustering methods (default: the preset's)")
-
-
-def run_listen_export(args) -> int:
-    """Run the evaluation on the test split and write ``--tracks`` listening examples to ``--out``."""
-    from . import evaluate
-    from .config import get_config
-
-    if args.tracks < 1:
-        raise ValueError(f"--tracks must be at least 1, got {args.tracks}")
-    cfg = get_config(args.preset)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
-    out = Path(args.out)
-    evaluate.run_evaluation(cfg, root=args.root, examples_dir=out, example_tracks=args.tracks,
-                            methods=methods)
-    tracks = list_tracks(out)
-    print(f"wrote listening examples for {len(tracks)} track(s) to {out}: {', '.join(tracks)}")
-    return 0

@@ -1,5 +1,8 @@
 """Latent frames of whole tracks, their ground-truth labels, and a 2-d UMAP map.
 
+How well labels group in a space (k-NN purity, silhouette) is scored in
+:mod:`cluster_metrics` (``label_scores``), a floor above this one.
+
 A latent frame covers ``hop`` samples (the product of the model's ratios), so
 the ground truth of frame ``i`` is read from samples ``[i * hop, (i + 1) * hop)``
 of each reference instrument (``Track.other_stems``).
@@ -9,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .separate import frame_energies
+from .frames import frame_labels
 
 
 def encode_track(model, audio: np.ndarray, chunk_s: float = 10.0) -> np.ndarray:
@@ -28,45 +31,6 @@ def encode_track(model, audio: np.ndarray, chunk_s: float = 10.0) -> np.ndarray:
     from .model import encode_audio
 
     return encode_audio(model, audio, chunk_s=chunk_s)
-
-
-def frame_labels(other_stems: dict, hop: int, n_frames: int, rate: int, active_db: float = -40.0) -> dict:
-    """Per-latent-frame ground truth from the reference instruments.
-
-    An instrument is *active* in a frame when its frame energy is within
-    ``active_db`` dB of the loudest frame of any instrument in the track
-    (relative, so the labels do not depend on the track's level). The
-    *dominant* instrument is the one with most energy in the frame, or -1
-    when none is active (silence).
-
-    Parameters
-    ----------
-    other_stems : dict name -> (channels, samples) float32, the instruments inside "other"
-    hop : samples per latent frame
-    n_frames : frames to label (frames past the audio count as silent)
-    rate : Hz of the stems (only checked; ``hop`` is in samples)
-    active_db : threshold in dB relative to the loudest frame, negative
-
-    Returns
-    -------
-    dict with ``dominant`` (n_frames,) int index into ``names`` (-1: silent),
-    ``n_active`` (n_frames,) int, ``names`` list[str], ``energy`` (n_names, n_frames).
-    """
-    if not other_stems:
-        raise ValueError("other_stems is empty: frame labels need the instruments inside 'other'")
-    if hop < 1 or n_frames < 1 or rate < 1:
-        raise ValueError(f"hop, n_frames and rate must be positive, got {hop}, {n_frames}, {rate}")
-    if active_db >= 0:
-        raise ValueError(f"active_db is relative to the loudest frame and must be negative, got {active_db}")
-    names = list(other_stems)
-    energy = np.stack([frame_energies(other_stems[n], hop, n_frames) for n in names])  # (N, n_frames)
-    peak = energy.max()
-    if peak <= 0:
-        raise ValueError("every reference instrument is silent: nothing to label")
-    active = energy > peak * 10 ** (active_db / 10)  # (N, n_frames)
-    dominant = np.where(active.any(axis=0), energy.argmax(axis=0), -1)
-    return {"dominant": dominant.astype(int), "n_active": active.sum(axis=0).astype(int),
-            "names": names, "energy": energy}
 
 
 def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool = False) -> dict:
@@ -114,24 +78,6 @@ def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool
     return {"X": np.concatenate(X).astype(np.float32), "dominant": np.concatenate(dom).astype(int),
             "n_active": np.concatenate(act).astype(int), "track_ids": np.concatenate(ids).astype(int),
             "track_names": [t.name for t in tracks], "names": names}
-
-
-def label_scores(X: np.ndarray, labels, seed: int = 0, k: int = 10) -> dict:
-    """How well ground-truth labels group in a space, on the labelled points (label >= 0).
-
-    Returns ``{"n_points", "knn_purity", "knn_chance", "silhouette"}``:
-    k-NN purity and its chance level ``sum(p_c^2)`` (label frequencies), and the
-    silhouette of the labels (``metrics.knn_purity`` / ``metrics.silhouette``).
-    """
-    from . import metrics
-
-    X, labels = np.asarray(X), np.asarray(labels)
-    keep = labels >= 0
-    if keep.sum() <= k or len(np.unique(labels[keep])) < 2:
-        raise ValueError("label_scores needs more than k labelled points and at least two distinct labels")
-    p = np.bincount(labels[keep]) / keep.sum()
-    return {"n_points": int(keep.sum()), "knn_purity": metrics.knn_purity(X[keep], labels[keep], k=k, seed=seed),
-            "knn_chance": float(np.sum(p**2)), "silhouette": metrics.silhouette(X[keep], labels[keep], seed=seed)}
 
 
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .frames import frame_energies  # the frame grid is shared with datasets and latents
+
 EPS = 1e-10
 BATCH_MAX_S = 12.0  # inputs up to this long are decoded/encoded in one batch, longer ones in chunks
 
@@ -234,25 +236,6 @@ def oracle_irm(x: np.ndarray, references, n_fft: int, hop: int, power: float = 1
     refs = _reference_list(references, x)
     mags = [np.abs(stft(r, n_fft, hop)) for r in refs]
     return apply_masks(x, ratio_masks(mags, power), n_fft, hop)
-
-
-def frame_energies(audio: np.ndarray, hop: int, n_frames: int | None = None) -> np.ndarray:
-    """Energy (sum of squares over channels and samples) of consecutive ``hop``-sample frames.
-
-    Returns ``(n_frames,)`` float64; the default ``n_frames`` is ``ceil(samples / hop)``
-    (the last frame is zero-padded); extra frames beyond the audio have energy 0.
-    """
-    audio = np.asarray(audio, dtype=np.float64)
-    if audio.ndim == 1:
-        audio = audio[None]
-    if hop < 1:
-        raise ValueError(f"hop must be >= 1 sample, got {hop}")
-    n = audio.shape[1]
-    n_frames = int(np.ceil(n / hop)) if n_frames is None else int(n_frames)
-    padded = np.zeros((audio.shape[0], n_frames * hop))
-    m = min(n, n_frames * hop)
-    padded[:, :m] = audio[:, :m]
-    return (padded.reshape(audio.shape[0], n_frames, hop) ** 2).sum(axis=(0, 2))
 
 
 def oracle_frames(x: np.ndarray, references, hop: int) -> list:

@@ -1,20 +1,21 @@
-"""The Open-Unmix first stage: full mixture -> estimate of the "other" stem.
+"""The Open-Unmix wrapper: full mixture -> estimate of the "other" stem.
 
 Everything model-related comes from the installed ``openunmix`` package
 (through :mod:`mss_helpers.compat`): its ``OpenUnmix`` spectrogram model, its
 ``Separator`` (STFT, Wiener/EM filtering, inverse STFT) and its loaders. This
-module adds what the project needs around it:
+module owns the models and running them:
 
 - :func:`load_pretrained`: the published weights (``umxhq``, ``umxl``, ...) from
   a local folder or the torch hub cache, never downloading; offline it fails at
   once and names the files to fetch and where to put them.
 - :func:`separate_other`: whole tracks in overlapping chunks (bounded memory).
-- :func:`train_unmix` / :func:`load_unmix`: a small "other" model trained on the
-  embedded set's mixtures with the project's generic loop ``train.fit``.
-- :func:`evaluate_unmix`: museval BSS-eval v4 SDR of the estimate next to the
-  mixture-as-estimate floor and the oracle ratio-mask ceiling.
-- :func:`write_estimates` / :func:`estimate_path`: cached estimates that the
-  autoencoder and the clustering read when ``cfg.data.source == "unmix"``.
+- :func:`build_separator` / :func:`export_separator` / :func:`load_unmix`: the
+  small "other" model's architecture and its files in openunmix's own layout.
+
+Training that small model is :mod:`mss_helpers.unmix_train`; scoring the first
+stage, writing its estimates for the pipeline and the ``unmix`` command are
+:mod:`mss_helpers.unmix_eval`. Where the estimates live is a data fact
+(:func:`mss_helpers.datasets.estimate_path`).
 """
 
 from __future__ import annotations
@@ -23,25 +24,20 @@ import inspect
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from . import audio as audio_mod
-from . import compat, paths
+from . import compat
+from .config import Config
+from .errors import RunNotFoundError, WeightsNotFoundError
 from .paths import atomic_write
-from .config import Config, config_hash, config_to_dict, get_config
 
 STEMS = ("vocals", "drums", "bass", "other")
 WEIGHTS_ENV = "MSS_UNMIX_WEIGHTS"
 EXPORT_DIR = "openunmix"  # sub-folder of a run holding the model in openunmix's own layout
-WEIGHT_DECAY = 1e-5  # Open-Unmix's training default
-GRAD_CLIP = 5.0  # a guard for the first steps only; Open-Unmix itself does not clip
-
-
-from .errors import WeightsNotFoundError  # noqa: E402,F401  (re-exported)
 
 
 # --- pretrained weights ------------------------------------------------------------
@@ -237,7 +233,7 @@ def separate_other(separator, mixture: np.ndarray, rate: int, chunk_s: float = 3
     return out
 
 
-# --- the small model trained here --------------------------------------------------
+# --- the small model: architecture and files ----------------------------------------
 
 
 def unmix_rate(cfg: Config) -> int:
@@ -270,167 +266,8 @@ def spectrogram(separator, audio: torch.Tensor) -> torch.Tensor:
     return separator.complexnorm(separator.stft(audio))
 
 
-class PairedClipDataset(torch.utils.data.Dataset):
-    """Clips of (mixture, "other") pairs for training the first stage.
-
-    Parameters
-    ----------
-    pairs : list of (other (C, S), rest (C, S)) float32, rest = mixture - other.
-    clip_samples : length of each clip.
-    n_clips : length of the dataset (clips per epoch).
-    random : draw clips at random (training) or fixed clips from ``seed`` (validation).
-    remix : with ``random``, add the "rest" of another random track with random
-        gains (Open-Unmix's incoherent remixing), multiplying the few mixtures we have.
-
-    Items are ``(mixture, other)``: two ``(C, clip_samples)`` float32 tensors.
-    """
-
-    def __init__(self, pairs, clip_samples: int, n_clips: int, seed: int = 0, random: bool = True,
-                 remix: bool = True):
-        if not pairs:
-            raise ValueError("PairedClipDataset needs at least one (other, rest) pair")
-        if clip_samples <= 0 or n_clips <= 0:
-            raise ValueError(f"clip_samples and n_clips must be positive, got {clip_samples}, {n_clips}")
-        self.pairs = [(np.asarray(o, np.float32), np.asarray(r, np.float32)) for o, r in pairs]
-        self.clip = int(clip_samples)
-        self.n_clips = int(n_clips)
-        self.random = random
-        self.remix = remix
-        self.fixed = None
-        if not random:
-            rng = np.random.default_rng(seed)
-            self.fixed = [(int(rng.integers(len(pairs))), float(rng.random())) for _ in range(n_clips)]
-
-    def __len__(self) -> int:
-        return self.n_clips
-
-    def _cut(self, x: np.ndarray, where: float) -> np.ndarray:
-        # where in [0, 1): position of the clip; short tracks are zero-padded.
-        if x.shape[1] < self.clip:
-            return np.pad(x, ((0, 0), (0, self.clip - x.shape[1])))
-        start = int(where * (x.shape[1] - self.clip + 1))
-        return x[:, start:start + self.clip]
-
-    def __getitem__(self, idx: int):
-        if self.random:
-            # torch's generator: seeded by the training loop, so runs repeat.
-            r = torch.rand(5).tolist()
-            i = int(r[0] * len(self.pairs)) % len(self.pairs)
-            other = self._cut(self.pairs[i][0], r[1])
-            if self.remix:
-                j = int(r[2] * len(self.pairs)) % len(self.pairs)
-                rest = self._cut(self.pairs[j][1], r[3])
-                other = other * (0.75 + 0.5 * r[4])
-                rest = rest * (0.75 + 0.5 * float(torch.rand(1)))
-            else:
-                rest = self._cut(self.pairs[i][1], r[1])
-        else:
-            i, where = self.fixed[idx]
-            other, rest = self._cut(self.pairs[i][0], where), self._cut(self.pairs[i][1], where)
-        return torch.from_numpy(other + rest), torch.from_numpy(np.ascontiguousarray(other))
-
-
-def load_pairs(tracks, cfg: Config) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(other, rest)`` per track at the first stage's rate and channels; rest = mixture - other."""
-    rate, ch = unmix_rate(cfg), cfg.data.channels
-    pairs = []
-    for t in tracks:
-        mix = t.load("mixture", rate=rate, channels=ch)
-        other = t.load("other", rate=rate, channels=ch)
-        n = min(mix.shape[1], other.shape[1])
-        pairs.append((other[:, :n], mix[:, :n] - other[:, :n]))
-    return pairs
-
-
-def _input_stats(separator, dataset, n: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and std per frequency bin of mixture magnitudes, as Open-Unmix's training script computes."""
-    frames = []
-    for i in range(min(n, len(dataset))):
-        mix, _ = dataset[i]
-        X = spectrogram(separator, mix[None])  # (1, C', bins, frames)
-        frames.append(X[0].permute(0, 2, 1).reshape(-1, X.shape[2]))  # (C' * frames, bins)
-    X = torch.cat(frames).double()
-    return X.mean(0).numpy(), np.maximum(X.std(0).numpy(), 1e-4)
-
-
-def unmix_loss(model, batch, step):
-    """MSE between estimated and true "other" magnitude spectrograms (Open-Unmix's objective)."""
-    mix, other = batch
-    X = spectrogram(model, mix)  # (B, C', bins, frames)
-    Y = spectrogram(model, other)
-    Y_hat = model.target_models["other"](X)
-    loss = torch.nn.functional.mse_loss(Y_hat, Y)
-    return loss, {"mse": float(loss.detach())}
-
-
-def _hash_cfg(cfg: Config) -> Config:
-    # Which stage feeds the autoencoder does not change the first stage itself.
-    return cfg.replace(data={"source": "other"})
-
-
-def default_run_dir(cfg: Config) -> Path:
-    """``runs_dir()/unmix_<preset>_<hash of data+unmix>``."""
-    return paths.runs_dir() / f"unmix_{cfg.name}_{config_hash(_hash_cfg(cfg), 'data', 'unmix')}"
-
-
-def _resolve_root(cfg: Config, root=None) -> Path:
-    if root is not None:
-        return Path(root)
-    from . import datasets
-
-    return datasets.ensure_dataset(cfg)
-
-
-def train_unmix(cfg: Config, root=None, run_dir=None, force: bool = False, device=None,
-                progress: bool = True) -> Path:
-    """Train the small "other" model on the data set's full mixtures; cached by config.
-
-    Uses the generic loop ``train.fit`` (checkpoints, history, resume). A finished
-    run (``done.json``) is returned as is unless ``force``; an interrupted one resumes.
-    The trained model is also exported in openunmix's own layout to
-    ``<run_dir>/openunmix`` so ``openunmix.utils.load_separator`` reads it.
-
-    Returns
-    -------
-    Path of the run folder.
-    """
-    from . import datasets, train
-
-    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
-    if (run_dir / "done.json").is_file() and (run_dir / EXPORT_DIR).is_dir() and not force:
-        return run_dir
-    resume = (run_dir / "last.pt").is_file() and not force
-    u = cfg.unmix
-    root = _resolve_root(cfg, root)
-    tracks = datasets.load_tracks(root, "train")
-    if len(tracks) < 2:
-        raise ValueError(f"training the first stage needs at least 2 training tracks in {root}, found {len(tracks)}")
-    n_val = min(max(cfg.data.n_val_tracks, 1), len(tracks) - 1)
-    train_tracks, val_tracks = datasets.split_train_val(tracks, n_val, cfg.data.seed)
-    clip = int(u.clip_s * unmix_rate(cfg))
-    train_set = PairedClipDataset(load_pairs(train_tracks, cfg), clip, u.steps_per_epoch * u.batch_size,
-                                  seed=u.seed, random=True, remix=True)
-    val_set = PairedClipDataset(load_pairs(val_tracks, cfg), clip, max(u.batch_size, 2 * len(val_tracks)),
-                                seed=u.seed + 1, random=False)
-
-    torch.manual_seed(u.seed)
-    # Input normalisation from plain (not remixed) training clips; on resume the
-    # checkpoint's values replace these.
-    stats_set = PairedClipDataset(train_set.pairs, clip, 64, seed=u.seed, random=False)
-    stats = _input_stats(build_separator(cfg), stats_set)
-    separator = build_separator(cfg, input_mean=stats[0], input_scale=stats[1])
-    loader = torch.utils.data.DataLoader(train_set, batch_size=u.batch_size, shuffle=False, drop_last=True)
-    val_loader = torch.utils.data.DataLoader(val_set, batch_size=u.batch_size, shuffle=False)
-    train.fit(separator, unmix_loss, loader, val_loader, run_dir, epochs=u.epochs,
-              steps_per_epoch=u.steps_per_epoch, lr=u.lr, weight_decay=WEIGHT_DECAY, grad_clip=GRAD_CLIP,
-              seed=u.seed, config={**config_to_dict(cfg), "stage": "unmix", "root": str(root)},
-              resume=resume, max_minutes=None, device=device, progress=progress)
-    _load_checkpoint(separator, run_dir / "best.pt")
-    export_separator(separator, run_dir / EXPORT_DIR, cfg)
-    return run_dir
-
-
-def _load_checkpoint(separator, path: Path) -> None:
+def load_checkpoint(separator, path: Path) -> None:
+    """Load a checkpoint (``train.fit``'s ``best.pt``/``last.pt``, or a bare state dict) into ``separator``."""
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     state = ckpt
     if isinstance(ckpt, dict):
@@ -464,207 +301,8 @@ def load_unmix(run_dir, device="cpu", niter: int = 1):
     """
     folder = Path(run_dir) / EXPORT_DIR
     if not _has_package_layout(folder, ["other"]):
-        raise FileNotFoundError(f"no trained Open-Unmix model in {folder}; run train_unmix(cfg) first")
+        raise RunNotFoundError(f"no trained Open-Unmix model in {folder}; train it first: "
+                               "python -m mss_helpers unmix --train --out DIR (or unmix_train.train_unmix(cfg))")
     sep = compat.openunmix().utils.load_separator(model_str_or_path=str(folder), targets=["other"], niter=niter,
                                                    residual=True, device=device, pretrained=True)
     return sep.eval()
-
-
-def first_stage(cfg: Config, root=None, device=None, progress: bool = True):
-    """The configured first stage: pretrained weights when a folder is given, else the small model."""
-    weights = cfg.unmix.weights_dir or os.environ.get(WEIGHTS_ENV)
-    if weights:
-        return load_pretrained(cfg.unmix.pretrained, weights, device=device or "cpu")
-    return load_unmix(train_unmix(cfg, root=root, device=device, progress=progress), device=device or "cpu")
-
-
-# --- evaluation --------------------------------------------------------------------
-
-
-def oracle_irm(other: np.ndarray, rest: np.ndarray, n_fft: int = 1024, hop: int = 256,
-               power: float = 1.0) -> np.ndarray:
-    """Oracle ideal ratio mask estimate of "other" from the true stems (a ceiling).
-
-    mask = |O|^p / (|O|^p + |R|^p) applied to the mixture STFT (O + R);
-    ``power=1`` is museval's IRM1, ``power=2`` IRM2.
-
-    other, rest : (channels, samples) float32 -> (channels, samples) float32.
-    """
-    import librosa
-
-    other = np.asarray(other, np.float32)
-    rest = np.asarray(rest, np.float32)
-    if other.shape != rest.shape or other.ndim != 2:
-        raise ValueError(f"other and rest must be (channels, samples) of one shape, got {other.shape}, {rest.shape}")
-    O = librosa.stft(other, n_fft=n_fft, hop_length=hop)  # (C, bins, frames)
-    R = librosa.stft(rest, n_fft=n_fft, hop_length=hop)
-    a, b = np.abs(O) ** power, np.abs(R) ** power
-    mask = a / np.maximum(a + b, 1e-12)
-    return librosa.istft(mask * (O + R), hop_length=hop, n_fft=n_fft, length=other.shape[1]).astype(np.float32)
-
-
-def bss_sdr(reference: np.ndarray, estimate: np.ndarray, mixture: np.ndarray, rate: int) -> dict:
-    """museval BSS-eval v4 of one "other" estimate: 1 s windows, median over windows.
-
-    The rest of the mix (mixture - other) is the second reference so that SIR
-    is defined; in BSS-eval v4 the metrics of "other" do not depend on the
-    second estimate, so the mixture stands in for it (``mixture - estimate``
-    would be silent when the mixture itself is scored, which museval refuses).
-
-    reference, estimate, mixture : (channels, samples) float32 at ``rate``.
-    Returns ``{"SDR", "SIR", "SAR", "ISR"}`` in dB (medians over windows).
-    """
-    import museval
-
-    if reference.shape != estimate.shape or reference.shape != mixture.shape:
-        raise ValueError(f"shapes differ: reference {reference.shape}, estimate {estimate.shape}, "
-                         f"mixture {mixture.shape}")
-    refs = np.stack([reference, mixture - reference]).transpose(0, 2, 1)  # (2 sources, samples, channels)
-    ests = np.stack([estimate, mixture]).transpose(0, 2, 1)
-    sdr, isr, sir, sar = museval.evaluate(refs, ests, win=int(rate), hop=int(rate))
-    out = {}
-    for name, values in (("SDR", sdr), ("SIR", sir), ("SAR", sar), ("ISR", isr)):
-        v = np.asarray(values[0], dtype=float)
-        v = v[np.isfinite(v)]  # silent windows are NaN in museval; skip them as its aggregation does
-        if v.size == 0:
-            raise ValueError("every 1 s window of the reference is silent; BSS-eval is undefined here")
-        out[name] = float(np.median(v))
-    return out
-
-
-def evaluate_unmix(cfg: Config, separator=None, root=None, split: str = "test", tracks=None,
-                   device=None, write: bool = True) -> dict:
-    """BSS-eval v4 SDR of the "other" estimate on the ``split`` tracks, with floor and ceiling rows.
-
-    Rows: ``unmix`` (the separator), ``mixture`` (the mixture as estimate, a
-    floor), ``oracle_irm`` (ratio mask from the true stems, a ceiling). Writes
-    ``results_dir()/unmix_<preset>.json`` when ``write``.
-
-    Returns
-    -------
-    {"per_track": {track: {method: {SDR, SIR, SAR, ISR}}}, "median": {method: {...}},
-     "rate": Hz, "n_tracks": int, "model": str}
-    """
-    from . import datasets
-
-    if tracks is None:
-        tracks = datasets.load_tracks(_resolve_root(cfg, root), split)
-    if not tracks:
-        raise ValueError(f"no {split} tracks to evaluate")
-    if separator is None:
-        separator = first_stage(cfg, root=root, device=device)
-    rate, ch = unmix_rate(cfg), cfg.data.channels
-    per_track = {}
-    for t in tracks:
-        mix = t.load("mixture", rate=rate, channels=ch)
-        other = t.load("other", rate=rate, channels=ch)
-        n = min(mix.shape[1], other.shape[1])
-        mix, other = mix[:, :n], other[:, :n]
-        est = separate_other(separator, mix, rate, chunk_s=cfg.unmix.chunk_s, device=device)
-        irm = oracle_irm(other, mix - other, n_fft=cfg.unmix.n_fft, hop=cfg.unmix.n_hop)
-        per_track[t.name] = {name: bss_sdr(other, e, mix, rate)
-                             for name, e in (("unmix", est), ("mixture", mix), ("oracle_irm", irm))}
-    methods = ("unmix", "mixture", "oracle_irm")
-    median = {m: {k: float(np.median([per_track[t][m][k] for t in per_track])) for k in ("SDR", "SIR", "SAR", "ISR")}
-              for m in methods}
-    weights = cfg.unmix.weights_dir or os.environ.get(WEIGHTS_ENV)
-    result = {"preset": cfg.name, "split": split, "rate": rate, "channels": ch, "n_tracks": len(per_track),
-              "model": f"pretrained {cfg.unmix.pretrained}" if weights else "small model trained here",
-              "median": median, "per_track": per_track}
-    if write:
-        out = paths.results_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"unmix_{cfg.name}.json").write_text(json.dumps(result, indent=2))
-    return result
-
-
-# --- estimates for the rest of the pipeline ----------------------------------------
-
-
-def estimates_root(cfg: Config) -> Path:
-    """``data_dir()/unmix_estimates_<data signature>_<hash of data+unmix>``."""
-    key = config_hash(_hash_cfg(cfg), "data", "unmix")
-    return paths.data_dir() / f"unmix_estimates_{cfg.data.signature()}_{key}"
-
-
-def estimate_path(cfg: Config, track, must_exist: bool = False) -> Path:
-    """Where the first stage's "other" estimate of ``track`` is (``<root>/<subset>/<name>/other.wav``).
-
-    The file holds ``(channels, samples)`` audio at ``cfg.data.sample_rate``.
-    Raises FileNotFoundError (saying how to make it) when ``must_exist`` and absent.
-    """
-    path = estimates_root(cfg) / str(track.subset) / str(track.name) / "other.wav"
-    if must_exist and not path.is_file():
-        raise FileNotFoundError(f"no Open-Unmix estimate for track {track.name!r} at {path}; "
-                                "run mss_helpers.unmix.write_estimates(cfg, ...) first")
-    return path
-
-
-def write_estimates(cfg: Config, run_dir=None, root=None, splits=("train", "test"), separator=None,
-                    device=None, force: bool = False) -> Path:
-    """Write the "other" estimate of every track of ``splits`` (skipping existing files); return the root.
-
-    The separator is, in order: ``separator``, the trained model in ``run_dir``,
-    or :func:`first_stage` of ``cfg``.
-    """
-    from . import datasets
-
-    root = _resolve_root(cfg, root)
-    if separator is None:
-        separator = load_unmix(run_dir, device=device or "cpu") if run_dir else first_stage(cfg, root, device)
-    rate, ch = unmix_rate(cfg), cfg.data.channels
-    for split in splits:
-        for t in datasets.load_tracks(root, split):
-            path = estimate_path(cfg, t, must_exist=False)
-            if path.is_file() and not force:
-                continue
-            mix = t.load("mixture", rate=rate, channels=ch)
-            est = separate_other(separator, mix, rate, chunk_s=cfg.unmix.chunk_s, device=device)
-            audio_mod.write_audio(path, est, rate, subtype="FLOAT")
-    return estimates_root(cfg)
-
-
-# --- command line ------------------------------------------------------------------
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--out", required=True, help="folder for <track>/other.wav estimates")
-    group = parser.add_mutually_exclusive_group()
-    group.add_argument("--weights", default=None, help="folder with pretrained Open-Unmix weights")
-    group.add_argument("--train", action="store_true", help="train (or reuse) the small model on the data set")
-    parser.add_argument("--model", default=None, help="pretrained architecture: umxhq (default), umxl, umx")
-    parser.add_argument("--preset", default=None, help="config preset (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--evaluate", action="store_true", help="also score the estimates (museval SDR)")
-    parser.add_argument("--device", default=None)
-
-
-def run(args) -> int:
-    from . import datasets
-
-    cfg = get_config(args.preset)
-    if args.weights:
-        cfg = cfg.replace(unmix={"weights_dir": str(args.weights)})
-    if args.model:
-        cfg = cfg.replace(unmix={"pretrained": args.model})
-    root = _resolve_root(cfg, args.root)
-    if args.train:
-        separator = load_unmix(train_unmix(cfg, root=root, device=args.device), device=args.device or "cpu")
-    else:
-        separator = first_stage(cfg, root=root, device=args.device)
-    out = Path(args.out)
-    rate, ch = unmix_rate(cfg), cfg.data.channels
-    tracks = datasets.load_tracks(root, args.split)
-    for t in tracks:
-        t0 = time.perf_counter()
-        est = separate_other(separator, t.load("mixture", rate=rate, channels=ch), rate,
-                             chunk_s=cfg.unmix.chunk_s, device=args.device)
-        audio_mod.write_audio(out / t.name / "other.wav", est, rate, subtype="FLOAT")
-        print(f"{t.name}: {est.shape[1] / rate:.1f} s separated in {time.perf_counter() - t0:.1f} s")
-    if args.evaluate:
-        result = evaluate_unmix(cfg, separator=separator, tracks=tracks, device=args.device, write=False)
-        (out / "scores.json").write_text(json.dumps(result, indent=2))
-        for method, m in result["median"].items():
-            print(f"{method:>10}: SDR {m['SDR']:6.2f} dB (median over {result['n_tracks']} tracks)")
-    return 0

@@ -40,8 +40,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from mss_helpers import datasets, paths, plots
 from mss_helpers.cluster import cluster_frames
+from mss_helpers.cluster_metrics import label_scores
 from mss_helpers.config import get_config, git_commit, seed_everything
-from mss_helpers.latents import collect_latents, label_scores, umap_project
+from mss_helpers.latents import collect_latents, umap_project
 from mss_helpers.model import load_model
 from mss_helpers.train import kl_ablation, train_autoencoder
 

@@ -34,7 +34,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mss_helpers import listen, paths, plots
+from mss_helpers import listen, mushra, paths, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.examples import list_tracks
 
@@ -71,7 +71,7 @@ print("tracks:", list_tracks(examples_dir))
 # estimate sounds quiet, as it is.
 
 # %%
-browser = listen.TrackBrowser(examples_dir)
+browser = listen.TrackBrowser(examples_dir, spectrogram=plots.spectrogram)
 for label, path in browser.current_players():
     print(f"{label:60s} {path.relative_to(examples_dir)}")
 browser.widget
@@ -99,8 +99,8 @@ browser.widget
 # %%
 seed_key = [k for k in browser.examples[list_tracks(examples_dir)[0]]["methods"]
             if k.startswith("kmeans__hard__")][:1]
-methods = listen.pick_methods(examples_dir, n=3, include=tuple(seed_key))
-trials = listen.build_trials(examples_dir, methods=methods)  # every (track, instrument) exported
+methods = mushra.pick_methods(examples_dir, n=3, include=tuple(seed_key))
+trials = mushra.build_trials(examples_dir, methods=methods)  # every (track, instrument) exported
 rating_test = listen.MushraTest(trials, ratings_csv, listener_id=os.environ.get("MSS_LISTENER", "anonymous"),
                                 seed=int(os.environ.get("MSS_LISTEN_SEED", "0")))
 print(f"{len(trials)} trials, conditions per trial: {[c.name for c in trials[0].conditions]}")
@@ -119,18 +119,18 @@ rating_test.widget
 # the analysis will print.
 
 # %%
-real = ratings_csv.is_file() and len(listen.read_ratings(ratings_csv)) > 0
+real = ratings_csv.is_file() and len(mushra.read_ratings(ratings_csv)) > 0
 if real:
-    ratings = listen.read_ratings(ratings_csv)
+    ratings = mushra.read_ratings(ratings_csv)
     title = f"listening test: {ratings['listener'].nunique()} listener(s)"
 else:
     example_csv = Path(tempfile.mkdtemp()) / "example_ratings.csv"
     conditions = [c.name for c in trials[0].conditions]
-    listen.append_ratings(example_csv, listen.simulate_ratings(conditions, seed=0).to_dict("records"))
-    ratings = listen.read_ratings(example_csv)
+    mushra.append_ratings(example_csv, mushra.simulate_ratings(conditions, seed=0).to_dict("records"))
+    ratings = mushra.read_ratings(example_csv)
     title = "EXAMPLE DATA, NOT RESULTS (synthetic ratings)"
-screened = listen.post_screen(ratings)
-summary = listen.summarize_ratings(screened)
+screened = mushra.post_screen(ratings)
+summary = mushra.summarize_ratings(screened)
 print(title)
 print("dropped by post-screening:", screened.attrs["dropped_listeners"] or "nobody")
 print(summary.round(1).to_string())
@@ -151,9 +151,9 @@ if real:
 # SI-SDR. With synthetic ratings it describes nothing but the example.
 
 # %%
-method_rows = summary.drop(index=[listen.HIDDEN_REFERENCE, listen.ANCHOR, listen.MIXTURE], errors="ignore")
+method_rows = summary.drop(index=[mushra.HIDDEN_REFERENCE, mushra.ANCHOR, mushra.MIXTURE], errors="ignore")
 best = method_rows["median"].idxmax()
-floor = summary.loc[listen.MIXTURE, "median"] if listen.MIXTURE in summary.index else float("nan")
+floor = summary.loc[mushra.MIXTURE, "median"] if mushra.MIXTURE in summary.index else float("nan")
 above = [c for c in method_rows.index if method_rows.loc[c, "ci95_low"] > floor]
 print(("[example data] " if not real else "")
       + f"Best rated method: {best} (median {method_rows.loc[best, 'median']:.0f} of 100, "

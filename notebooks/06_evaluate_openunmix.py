@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from mss_helpers import datasets, evaluate, paths, plots, train, unmix
+from mss_helpers import datasets, evaluate, paths, plots, train, unmix, unmix_eval, unmix_train
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 
@@ -60,7 +60,7 @@ if weights:
     separator = unmix.load_pretrained(cfg.unmix.pretrained, weights)
     print(f"pretrained {cfg.unmix.pretrained} from {weights}")
 else:
-    run_dir = unmix.train_unmix(cfg, root=root)
+    run_dir = unmix_train.train_unmix(cfg, root=root)
     separator = unmix.load_unmix(run_dir)
     history = json.loads((run_dir / "history.json").read_text())
     curve = pd.DataFrame([{"epoch": e["epoch"], "train mse": e["train"]["mse"], "val mse": e["val"]["mse"],
@@ -81,8 +81,8 @@ mixture = track.load("mixture", rate=rate, channels=cfg.data.channels)
 true_other = track.load("other", rate=rate, channels=cfg.data.channels)
 estimate = unmix.separate_other(separator, mixture, rate, chunk_s=cfg.unmix.chunk_s)
 signals = {"mixture": mixture, "true other": true_other, "estimated other": estimate,
-           "oracle ratio mask (ceiling)": unmix.oracle_irm(true_other, mixture - true_other,
-                                                           cfg.unmix.n_fft, cfg.unmix.n_hop)}
+           "oracle ratio mask (ceiling)": unmix_eval.oracle_irm(true_other, mixture - true_other,
+                                                                cfg.unmix.n_fft, cfg.unmix.n_hop)}
 fig = plots.spectrogram_grid(signals, rate, title=f"{track.name}")
 plots.save_figure(fig, "06_unmix_spectrograms")
 for name, audio in signals.items():
@@ -97,7 +97,7 @@ for name, audio in signals.items():
 # computed from the true stems, the ceiling of any mask-based method at this STFT).
 
 # %%
-result = unmix.evaluate_unmix(cfg, separator=separator, root=root)
+result = unmix_eval.evaluate_unmix(cfg, separator=separator, root=root)
 median = pd.DataFrame(result["median"]).T.loc[["mixture", "unmix", "oracle_irm"]]
 display(median.round(2))
 per_track = pd.DataFrame({t: {m: v["SDR"] for m, v in r.items()} for t, r in result["per_track"].items()}).T
@@ -161,7 +161,7 @@ display(comparison)
 
 # %%
 cfg_unmix = cfg.replace(data={"source": "unmix"})
-est_root = unmix.write_estimates(cfg_unmix, root=root, separator=separator, splits=("test",))
+est_root = unmix_eval.write_estimates(cfg_unmix, root=root, separator=separator, splits=("test",))
 print(f"estimates written under {est_root}")
 ae_run = train.train_autoencoder(cfg, root=root, progress=False)  # cached: the run notebook 02 trained
 compare_methods = ["mixture", "oracle_irm", "oracle_frames", "nmf", "kmeans", "latent_nmf"]

@@ -120,6 +120,9 @@ def test_read_examples_errors(tmp_path):
 
 
 def test_listen_export_calls_the_evaluation(tmp_path, monkeypatch):
+    """The command lives in ``listen`` (above the evaluation it runs), not here: ``examples`` is below it."""
+    from mss_helpers import listen
+
     calls = {}
 
     def run_evaluation(cfg, root=None, examples_dir=None, example_tracks=2, methods=None, **kw):
@@ -132,9 +135,9 @@ def test_listen_export_calls_the_evaluation(tmp_path, monkeypatch):
 
     monkeypatch.setattr(mss_helpers, "evaluate", sys.modules["mss_helpers.evaluate"], raising=False)
     parser = argparse.ArgumentParser()
-    examples.add_listen_export_arguments(parser)
+    listen.add_listen_export_arguments(parser)
     args = parser.parse_args(["--out", str(tmp_path / "ex"), "--preset", "tiny", "--tracks", "1",
                               "--methods", "kmeans, gmm"])
-    assert examples.run_listen_export(args) == 0
+    assert listen.run_listen_export(args) == 0
     assert calls == {"preset": "tiny", "root": None, "example_tracks": 1, "methods": ["kmeans", "gmm"]}
     assert examples.list_tracks(tmp_path / "ex") == ["song a"]

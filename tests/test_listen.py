@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from mss_helpers import examples, listen  # noqa: E402
+from mss_helpers import examples, listen, mushra, plots  # noqa: E402
 
 RATE = 8000
 INSTRUMENTS = {"piano": 440.0, "flute": 880.0}
@@ -38,7 +38,7 @@ def ex_root(tmp_path):
 
 
 def test_browser_selection_changes_what_is_played(ex_root):
-    b = listen.TrackBrowser(ex_root, spectrograms=False)
+    b = listen.TrackBrowser(ex_root)
     assert b.widget is not None
     first = b.current_players()
     assert first[0] == ("input (other stem)", ex_root / "track a" / "input.wav")
@@ -63,7 +63,7 @@ def test_browser_selection_changes_what_is_played(ex_root):
 
 
 def test_browser_unmatched_and_bad_selection(ex_root):
-    b = listen.TrackBrowser(ex_root, spectrograms=True)  # one real render with spectrogram images
+    b = listen.TrackBrowser(ex_root, spectrogram=plots.spectrogram)  # one real render with images
     b.select(track="track b", method="gmm")
     labels = [label for label, _ in b.current_players()]
     assert "estimate 1 (unmatched)" in labels
@@ -82,35 +82,35 @@ def test_browser_unmatched_and_bad_selection(ex_root):
 
 
 def test_build_trials_conditions(ex_root):
-    trials = listen.build_trials(ex_root, methods=["kmeans__soft__k2", "gmm__soft__k3"])
+    trials = mushra.build_trials(ex_root, methods=["kmeans__soft__k2", "gmm__soft__k3"])
     # track b / flute has no gmm match, so 3 of the 4 pairs remain
     assert sorted((t.track, t.instrument) for t in trials) == [
         ("track a", "flute"), ("track a", "piano"), ("track b", "piano")]
     t = trials[0]
     names = [c.name for c in t.conditions]
-    assert names == [listen.HIDDEN_REFERENCE, listen.ANCHOR, listen.MIXTURE,
+    assert names == [mushra.HIDDEN_REFERENCE, mushra.ANCHOR, mushra.MIXTURE,
                      "kmeans__soft__k2", "gmm__soft__k3"]
     assert t.conditions[0].path == t.reference
     assert t.conditions[1].lowpass_hz == 3500.0
-    assert len(listen.build_trials(ex_root, methods=["kmeans__soft__k2"], n_trials=2, seed=1)) == 2
+    assert len(mushra.build_trials(ex_root, methods=["kmeans__soft__k2"], n_trials=2, seed=1)) == 2
     with pytest.raises(ValueError, match="no \\(track, instrument\\)"):
-        listen.build_trials(ex_root, methods=["missing__soft__k2"])
+        mushra.build_trials(ex_root, methods=["missing__soft__k2"])
 
 
 def test_anchor_is_low_passed():
     rate = 16000
     t = np.arange(rate) / rate
     x = (np.sin(2 * np.pi * 500 * t) + np.sin(2 * np.pi * 6000 * t))[None].astype(np.float32)
-    y = listen.lowpass(x, rate, 3500.0)
+    y = mushra.lowpass(x, rate, 3500.0)
     spec_x, spec_y = np.abs(np.fft.rfft(x[0])), np.abs(np.fft.rfft(y[0]))
     assert spec_y[500] == pytest.approx(spec_x[500], rel=0.01)  # 1 Hz bins
     assert spec_y[6000] < 1e-3 * spec_x[6000]
     with pytest.raises(ValueError, match="Nyquist"):
-        listen.lowpass(x, rate, 9000.0)
+        mushra.lowpass(x, rate, 9000.0)
 
 
 def _test(ex_root, csv_path, seed=0, listener="alice", session="s1"):
-    trials = listen.build_trials(ex_root, methods=["kmeans__soft__k2", "kmeans__hard__k2"])
+    trials = mushra.build_trials(ex_root, methods=["kmeans__soft__k2", "kmeans__hard__k2"])
     return listen.MushraTest(trials, csv_path, listener, seed=seed, session=session)
 
 
@@ -128,7 +128,7 @@ def test_order_is_seeded_and_labels_are_neutral(ex_root, tmp_path):
     for name in names:
         assert name.lower() not in shown
         assert all(name.lower() not in lab.lower() for lab in a.current_labels())
-    assert listen.neutral_labels(28)[-3:] == ["Z", "AA", "AB"]
+    assert mushra.neutral_labels(28)[-3:] == ["Z", "AA", "AB"]
 
 
 def test_session_writes_csv_and_appends_across_sessions(ex_root, tmp_path):
@@ -138,7 +138,7 @@ def test_session_writes_csv_and_appends_across_sessions(ex_root, tmp_path):
         test.save_and_next()
     assert not csv_path.exists()
     key = test.answer_key()
-    wanted = {lab: (95 if name == listen.HIDDEN_REFERENCE else 10 * i)
+    wanted = {lab: (95 if name == mushra.HIDDEN_REFERENCE else 10 * i)
               for i, (lab, name) in enumerate(key.items())}
     test.set_ratings(wanted)
     rows = test.save_and_next()
@@ -152,8 +152,8 @@ def test_session_writes_csv_and_appends_across_sessions(ex_root, tmp_path):
         second.save_and_next()
     assert second._button.disabled
 
-    df = listen.read_ratings(csv_path)
-    assert list(df.columns) == list(listen.COLUMNS)
+    df = mushra.read_ratings(csv_path)
+    assert list(df.columns) == list(mushra.COLUMNS)
     n_cond = len(test.trials[0].conditions)
     assert len(df) == n_cond * (1 + len(second.trials))
     first = df[df["session"] == "s1"]
@@ -165,25 +165,25 @@ def test_read_ratings_survives_truncated_last_line(tmp_path):
     csv_path = tmp_path / "r.csv"
     row = dict(listener="l1", session="s", trial=0, track="t", instrument="piano", condition="x",
                rating=70, timestamp="2026-01-01T00:00:00+00:00")
-    listen.append_ratings(csv_path, [row, dict(row, condition="y", rating=20)])
+    mushra.append_ratings(csv_path, [row, dict(row, condition="y", rating=20)])
     with open(csv_path, "a") as fh:  # a crash while writing: half a line, no newline
         fh.write("l1,s,1,t,pia")
     with pytest.warns(UserWarning, match="incomplete"):
-        df = listen.read_ratings(csv_path)
+        df = mushra.read_ratings(csv_path)
     assert list(df["rating"]) == [70.0, 20.0]
 
     # the next append starts on a fresh line, so only the broken fragment is lost
-    listen.append_ratings(csv_path, [dict(row, condition="z", rating=40)])
+    mushra.append_ratings(csv_path, [dict(row, condition="z", rating=40)])
     with pytest.warns(UserWarning, match="broken"):
-        df = listen.read_ratings(csv_path)
+        df = mushra.read_ratings(csv_path)
     assert list(df["condition"]) == ["x", "y", "z"]
 
     bad = tmp_path / "other.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="header"):
-        listen.read_ratings(bad)
+        mushra.read_ratings(bad)
     with pytest.raises(ValueError, match="not a ratings file"):
-        listen.append_ratings(bad, [row])
+        mushra.append_ratings(bad, [row])
 
 
 # --- analysis ------------------------------------------------------------------------------
@@ -194,20 +194,20 @@ def _ratings(table):
     return pd.DataFrame([dict(listener=lis, session="s", trial=tr, track="t", instrument="i", condition=c,
                               rating=float(r), timestamp="")
                          for lis, trials in table.items() for tr, conds in trials.items()
-                         for c, r in conds.items()], columns=list(listen.COLUMNS))
+                         for c, r in conds.items()], columns=list(mushra.COLUMNS))
 
 
 def test_summarize_ratings_known_values():
     df = _ratings({"l1": {0: {"hidden_reference": 100, "m": 40}, 1: {"hidden_reference": 90, "m": 60}},
                    "l2": {0: {"hidden_reference": 95, "m": 50}}})
-    s = listen.summarize_ratings(df)
+    s = mushra.summarize_ratings(df)
     assert list(s.index) == ["hidden_reference", "m"]  # best median first
     assert s.loc["m", "n"] == 3 and s.loc["m", "median"] == 50 and s.loc["m", "mean"] == 50
     # t-interval: 50 +- t(0.975, 2) * 10 / sqrt(3) = 50 +- 24.84
     assert s.loc["m", "ci95_low"] == pytest.approx(50 - 24.841, abs=1e-2)
     assert s.loc["m", "ci95_high"] == pytest.approx(50 + 24.841, abs=1e-2)
     with pytest.raises(ValueError):
-        listen.summarize_ratings(df.iloc[0:0])
+        mushra.summarize_ratings(df.iloc[0:0])
 
 
 def test_post_screen_drops_listener_who_misses_hidden_reference():
@@ -215,21 +215,19 @@ def test_post_screen_drops_listener_who_misses_hidden_reference():
     one_miss = {**good, 0: {"hidden_reference": 80, "m": 30}}  # 10 % < 15 %: kept
     bad = {tr: {"hidden_reference": 60 if tr < 2 else 100, "m": 30} for tr in range(10)}  # 20 %
     df = _ratings({"good": good, "one_miss": one_miss, "bad": bad})
-    kept = listen.post_screen(df)
+    kept = mushra.post_screen(df)
     assert kept.attrs["dropped_listeners"] == ["bad"]
     assert set(kept["listener"]) == {"good", "one_miss"}
-    assert listen.post_screen(df, fraction=0.05).attrs["dropped_listeners"] == ["bad", "one_miss"]
+    assert mushra.post_screen(df, fraction=0.05).attrs["dropped_listeners"] == ["bad", "one_miss"]
     with pytest.raises(ValueError, match="no hidden reference"):
-        listen.post_screen(df[df["condition"] == "m"])
+        mushra.post_screen(df[df["condition"] == "m"])
 
 
 def test_simulated_ratings_and_boxplot():
-    from mss_helpers import plots
-
-    df = listen.simulate_ratings([listen.HIDDEN_REFERENCE, listen.ANCHOR, "m"], n_listeners=4, n_trials=3)
-    assert listen.post_screen(df).attrs["dropped_listeners"] == ["sim03"]
+    df = mushra.simulate_ratings([mushra.HIDDEN_REFERENCE, mushra.ANCHOR, "m"], n_listeners=4, n_trials=3)
+    assert mushra.post_screen(df).attrs["dropped_listeners"] == ["sim03"]
     fig = plots.ratings_boxplot(df)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][0] == listen.HIDDEN_REFERENCE
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()][0] == mushra.HIDDEN_REFERENCE
     path = plots.save_figure(fig, "05_test_ratings")
     assert path.is_file()
 
@@ -239,6 +237,6 @@ def test_pick_methods_ranks_by_matched_si_sdr(tmp_path):
     for key, value in (("a__soft__k2", 3.0), ("b__soft__k2", 9.0), ("c__hard__k2", -1.0)):
         rows = [{"instrument": "piano", "estimate": 0, "si_sdr_db": value, "si_sdri_db": 0.0, "sdr_db": 0.0}]
         examples.write_example(tmp_path, "t", RATE, refs["piano"], refs, key, [refs["piano"]], rows)
-    assert listen.pick_methods(tmp_path, n=2) == ["b__soft__k2", "a__soft__k2"]
-    assert listen.pick_methods(tmp_path, n=1, include=("c__hard__k2", "zz__soft__k9")) == [
+    assert mushra.pick_methods(tmp_path, n=2) == ["b__soft__k2", "a__soft__k2"]
+    assert mushra.pick_methods(tmp_path, n=1, include=("c__hard__k2", "zz__soft__k9")) == [
         "c__hard__k2", "b__soft__k2"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mss_helpers import metrics
+from mss_helpers import cluster_metrics, metrics, separation_metrics
 
 RATE = 8000
 
@@ -118,7 +118,7 @@ def test_nan_input_raises():
 def test_si_sdr_matrix_shape_and_diagonal():
     refs = _noise((3, 1, 2000), seed=10)
     ests = refs[[2, 0]] * 0.5  # K=2 estimates
-    m = metrics.si_sdr_matrix(refs, ests)
+    m = separation_metrics.si_sdr_matrix(refs, ests)
     assert m.shape == (3, 2)
     assert m[2, 0] == 100.0 and m[0, 1] == 100.0
     assert m[1, 0] < 0 and m[1, 1] < 0
@@ -131,35 +131,35 @@ def test_match_estimates_recovers_permutation():
     mixture = sum(refs.values())
     perm = [2, 0, 1]  # estimate j holds instrument names[perm[j]] plus a little noise
     estimates = [refs[names[p]] + 0.1 * rng.standard_normal((1, 4000)) for p in perm]
-    rows = metrics.match_estimates(refs, estimates, mixture)
+    rows = separation_metrics.match_estimates(refs, estimates, mixture)
     assert [r["instrument"] for r in rows] == names
     assert [r["estimate"] for r in rows] == [perm.index(i) for i in range(3)]
     for r in rows:
         floor = metrics.si_sdr(refs[r["instrument"]], mixture)
         assert r["si_sdr_db"] == pytest.approx(20.0, abs=1.0)
         assert r["si_sdri_db"] == pytest.approx(r["si_sdr_db"] - floor)
-    assert metrics.count_unmatched(rows) == (0, 0)
+    assert separation_metrics.count_unmatched(rows) == (0, 0)
 
 
 def test_match_estimates_more_instruments_than_estimates():
     rng = np.random.default_rng(12)
     refs = {n: rng.standard_normal((1, 2000)) for n in ("a", "b", "c")}
-    rows = metrics.match_estimates(refs, [refs["b"]], sum(refs.values()))
+    rows = separation_metrics.match_estimates(refs, [refs["b"]], sum(refs.values()))
     by_name = {r["instrument"]: r for r in rows}
     assert by_name["b"]["estimate"] == 0
     assert by_name["a"]["estimate"] is None and by_name["a"]["si_sdr_db"] is None
-    assert metrics.count_unmatched(rows) == (2, 0)
+    assert separation_metrics.count_unmatched(rows) == (2, 0)
 
 
 def test_match_estimates_more_estimates_than_instruments():
     rng = np.random.default_rng(13)
     refs = {"a": rng.standard_normal((1, 2000))}
     junk = rng.standard_normal((1, 2000))
-    rows = metrics.match_estimates(refs, [junk, refs["a"]], refs["a"] + junk)
+    rows = separation_metrics.match_estimates(refs, [junk, refs["a"]], refs["a"] + junk)
     assert rows[0] == {"instrument": "a", "estimate": 1, "si_sdr_db": 100.0,
                        "si_sdri_db": pytest.approx(100.0 - metrics.si_sdr(refs["a"], refs["a"] + junk))}
     assert rows[1] == {"instrument": "", "estimate": 0, "si_sdr_db": None, "si_sdri_db": None}
-    assert metrics.count_unmatched(rows) == (0, 1)
+    assert separation_metrics.count_unmatched(rows) == (0, 1)
 
 
 def _bss_case(channels):
@@ -175,8 +175,8 @@ def _bss_case(channels):
 def test_bss_sdr_backends_agree(channels):
     pytest.importorskip("museval")
     refs, ests = _bss_case(channels)
-    fast = metrics.bss_sdr(refs, ests, RATE, backend="fast")
-    slow = metrics.bss_sdr(refs, ests, RATE, backend="museval")
+    fast = separation_metrics.bss_sdr(refs, ests, RATE, backend="fast")
+    slow = separation_metrics.bss_sdr(refs, ests, RATE, backend="museval")
     assert fast.shape == (2,)
     np.testing.assert_allclose(fast, slow, atol=0.1)
 
@@ -184,14 +184,14 @@ def test_bss_sdr_backends_agree(channels):
 def test_bss_sdr_known_value():
     # each window: |s|^2 / |s_hat - s|^2 with s_hat - s = 0.1 s -> 20 dB
     refs, _ = _bss_case(1)
-    assert metrics.bss_sdr(refs, 1.1 * refs, RATE) == pytest.approx([20.0, 20.0])
+    assert separation_metrics.bss_sdr(refs, 1.1 * refs, RATE) == pytest.approx([20.0, 20.0])
 
 
 def test_bss_sdr_all_windows_silent_raises():
     refs = _noise((2, 1, 2 * RATE))
     refs[0] = 0.0
     with pytest.raises(ValueError, match="no 1 s window counts"):
-        metrics.bss_sdr(refs, refs + 0.1, RATE)
+        separation_metrics.bss_sdr(refs, refs + 0.1, RATE)
 
 
 # --------------------------------------------------------------------------- unsupervised
@@ -200,41 +200,41 @@ def test_bss_sdr_all_windows_silent_raises():
 def test_mixture_mse_zero_for_consistent_split():
     mix = _noise((2, 1000))
     parts = [0.25 * mix, 0.75 * mix]
-    assert metrics.mixture_mse(mix, parts) == pytest.approx(0.0, abs=1e-20)
-    assert metrics.mixture_mse(mix, [0.5 * mix]) == pytest.approx(np.mean((0.5 * mix) ** 2))
+    assert cluster_metrics.mixture_mse(mix, parts) == pytest.approx(0.0, abs=1e-20)
+    assert cluster_metrics.mixture_mse(mix, [0.5 * mix]) == pytest.approx(np.mean((0.5 * mix) ** 2))
 
 
 def test_assignment_entropy_known_values():
-    assert metrics.assignment_entropy([0, 0, 0]) == 0.0
-    assert metrics.assignment_entropy([0, 1, 2, 3]) == pytest.approx(2.0)
-    assert metrics.assignment_entropy([0, 0, 1, 1], k=3) == pytest.approx(1.0)
+    assert cluster_metrics.assignment_entropy([0, 0, 0]) == 0.0
+    assert cluster_metrics.assignment_entropy([0, 1, 2, 3]) == pytest.approx(2.0)
+    assert cluster_metrics.assignment_entropy([0, 0, 1, 1], k=3) == pytest.approx(1.0)
     with pytest.raises(ValueError, match=">= 0"):
-        metrics.assignment_entropy([-1, 0])
+        cluster_metrics.assignment_entropy([-1, 0])
     with pytest.raises(ValueError, match="k=2"):
-        metrics.assignment_entropy([0, 2], k=2)
+        cluster_metrics.assignment_entropy([0, 2], k=2)
 
 
 def test_spectral_entropy_noise_above_sine():
-    white = metrics.spectral_entropy(_noise((1, RATE)))
-    tone = metrics.spectral_entropy(_sine(1000.0))
+    white = cluster_metrics.spectral_entropy(_noise((1, RATE)))
+    tone = cluster_metrics.spectral_entropy(_sine(1000.0))
     assert white > tone + 4.0
     assert white <= math.log2(513) + 1e-9
     with pytest.raises(ValueError, match="audio is silent"):
-        metrics.spectral_entropy(np.zeros((1, RATE)))
+        cluster_metrics.spectral_entropy(np.zeros((1, RATE)))
 
 
 def test_sparsity_tone_sparser_than_noise():
-    assert metrics.sparsity(_sine(1000.0)) > metrics.sparsity(_noise((1, RATE))) + 0.3
-    assert 0.0 <= metrics.sparsity(_noise((1, RATE))) <= 1.0
+    assert cluster_metrics.sparsity(_sine(1000.0)) > cluster_metrics.sparsity(_noise((1, RATE))) + 0.3
+    assert 0.0 <= cluster_metrics.sparsity(_noise((1, RATE))) <= 1.0
 
 
 def test_energy_shares_sum_to_100():
     x = _noise((1, 1000))
-    shares = metrics.energy_shares([x, 2 * x, np.zeros_like(x)])
+    shares = cluster_metrics.energy_shares([x, 2 * x, np.zeros_like(x)])
     assert sum(shares) == pytest.approx(100.0)
     assert shares == pytest.approx([20.0, 80.0, 0.0])
     with pytest.raises(ValueError, match="all silent"):
-        metrics.energy_shares([np.zeros((1, 10))])
+        cluster_metrics.energy_shares([np.zeros((1, 10))])
 
 
 # --------------------------------------------------------------------------- latent space
@@ -244,16 +244,30 @@ def test_knn_purity_and_silhouette_separate_vs_mixed():
     from sklearn.datasets import make_blobs
 
     X, y = make_blobs(n_samples=300, centers=3, cluster_std=0.3, random_state=0)
-    assert metrics.knn_purity(X, y, k=5) == pytest.approx(1.0)
-    assert metrics.silhouette(X, y) > 0.7
+    assert cluster_metrics.knn_purity(X, y, k=5) == pytest.approx(1.0)
+    assert cluster_metrics.silhouette(X, y) > 0.7
     shuffled = np.random.default_rng(0).permutation(y)
-    assert metrics.knn_purity(X, shuffled, k=5) < 0.5
-    assert metrics.silhouette(X, shuffled) < 0.1
+    assert cluster_metrics.knn_purity(X, shuffled, k=5) < 0.5
+    assert cluster_metrics.silhouette(X, shuffled) < 0.1
     # the subsample path gives a value in range and is deterministic
-    sub = metrics.knn_purity(X, y, k=5, max_n=100, seed=1)
-    assert sub == metrics.knn_purity(X, y, k=5, max_n=100, seed=1) and sub > 0.9
+    sub = cluster_metrics.knn_purity(X, y, k=5, max_n=100, seed=1)
+    assert sub == cluster_metrics.knn_purity(X, y, k=5, max_n=100, seed=1) and sub > 0.9
 
 
 def test_silhouette_needs_two_labels():
     with pytest.raises(ValueError, match="distinct labels"):
-        metrics.silhouette(np.zeros((10, 2)) + np.arange(10)[:, None], np.zeros(10))
+        cluster_metrics.silhouette(np.zeros((10, 2)) + np.arange(10)[:, None], np.zeros(10))
+
+
+def test_label_scores_skip_unlabelled_points_and_give_the_chance_level():
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(n_samples=200, centers=2, cluster_std=0.3, random_state=0)
+    y = np.where(np.arange(200) % 10 == 0, -1, y)  # every tenth point unlabelled (silence)
+    s = cluster_metrics.label_scores(X, y, k=5)
+    assert s["n_points"] == 180
+    assert s["knn_purity"] == pytest.approx(1.0) and s["silhouette"] > 0.7
+    p = np.bincount(y[y >= 0]) / 180
+    assert s["knn_chance"] == pytest.approx(float(np.sum(p**2)))
+    with pytest.raises(ValueError, match="two distinct labels"):
+        cluster_metrics.label_scores(X, np.zeros(200, int), k=5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from mss_helpers import unmix
+from mss_helpers import datasets, unmix, unmix_eval, unmix_train
 from mss_helpers.config import get_config
 
 
@@ -168,25 +168,25 @@ def test_paired_clips_add_up_and_fixed_clips_repeat():
     rng = np.random.default_rng(3)
     pairs = [(rng.normal(size=(1, 900)).astype(np.float32), rng.normal(size=(1, 900)).astype(np.float32))
              for _ in range(3)]
-    fixed = unmix.PairedClipDataset(pairs, 200, 5, seed=4, random=False)
+    fixed = unmix_train.PairedClipDataset(pairs, 200, 5, seed=4, random=False)
     mix, other = fixed[2]
     assert mix.shape == other.shape == (1, 200)
     # Fixed clips: the mixture is exactly other + rest of the same track and position.
     rest = mix.numpy() - other.numpy()
     assert any(np.allclose(rest, p[1][:, s:s + 200], atol=1e-6) for p in pairs for s in range(701))
-    again = unmix.PairedClipDataset(pairs, 200, 5, seed=4, random=False)[2]
+    again = unmix_train.PairedClipDataset(pairs, 200, 5, seed=4, random=False)[2]
     assert torch.equal(again[0], mix)
     torch.manual_seed(0)
-    a = unmix.PairedClipDataset(pairs, 1200, 2, random=True)[0]  # longer than the tracks: zero-padded
+    a = unmix_train.PairedClipDataset(pairs, 1200, 2, random=True)[0]  # longer than the tracks: zero-padded
     assert a[0].shape == (1, 1200) and torch.all(a[1][:, 900:] == 0)
     with pytest.raises(ValueError, match="at least one"):
-        unmix.PairedClipDataset([], 200, 5)
+        unmix_train.PairedClipDataset([], 200, 5)
 
 
 def test_oracle_irm_separates_two_tones():
     rate = 8000
     other, rest = _sine(440, 2.0, rate), _sine(2500, 2.0, rate)
-    est = unmix.oracle_irm(other, rest, n_fft=512, hop=128)
+    est = unmix_eval.oracle_irm(other, rest, n_fft=512, hop=128)
     assert est.shape == other.shape
     inner = slice(512, -512)
     err = est[:, inner] - other[:, inner]
@@ -199,12 +199,12 @@ def test_bss_sdr_known_answers():
     other = rng.normal(0, 0.1, (1, 3 * rate)).astype(np.float32)
     rest = rng.normal(0, 0.1, (1, 3 * rate)).astype(np.float32)
     mix = other + rest
-    perfect = unmix.bss_sdr(other, other + 1e-4 * rest, mix, rate)
-    floor = unmix.bss_sdr(other, mix, mix, rate)  # equal-power independent noises: SDR ~ 0 dB
+    perfect = unmix_eval.bss_sdr(other, other + 1e-4 * rest, mix, rate)
+    floor = unmix_eval.bss_sdr(other, mix, mix, rate)  # equal-power independent noises: SDR ~ 0 dB
     assert perfect["SDR"] > 40
     assert abs(floor["SDR"]) < 1.0
     with pytest.raises(ValueError, match="shapes differ"):
-        unmix.bss_sdr(other, other[:, :-1], mix, rate)
+        unmix_eval.bss_sdr(other, other[:, :-1], mix, rate)
 
 
 # --- training, estimates, evaluation, command line (tiny data set) -----------------
@@ -213,7 +213,7 @@ def test_bss_sdr_known_answers():
 @pytest.fixture(scope="module")
 def trained(tiny_cfg, tiny_root, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("unmix_run")
-    unmix.train_unmix(tiny_cfg, root=tiny_root, run_dir=run_dir, progress=False)
+    unmix_train.train_unmix(tiny_cfg, root=tiny_root, run_dir=run_dir, progress=False)
     return run_dir
 
 
@@ -233,7 +233,7 @@ def test_train_unmix_writes_a_run_and_a_loadable_model(trained, tiny_cfg):
 
 def test_train_unmix_is_cached_and_resumes(trained, tiny_cfg, tiny_root, tmp_path):
     mtime = (trained / "best.pt").stat().st_mtime_ns
-    assert unmix.train_unmix(tiny_cfg, root=tiny_root, run_dir=trained) == trained
+    assert unmix_train.train_unmix(tiny_cfg, root=tiny_root, run_dir=trained) == trained
     assert (trained / "best.pt").stat().st_mtime_ns == mtime  # finished run: not retrained
     # Copy the finished run, mark it unfinished and ask for one more epoch: it resumes.
     import shutil
@@ -242,7 +242,7 @@ def test_train_unmix_is_cached_and_resumes(trained, tiny_cfg, tiny_root, tmp_pat
     shutil.copytree(trained, run)
     (run / "done.json").unlink()
     longer = tiny_cfg.replace(unmix={"epochs": tiny_cfg.unmix.epochs + 1})
-    unmix.train_unmix(longer, root=tiny_root, run_dir=run, progress=False)
+    unmix_train.train_unmix(longer, root=tiny_root, run_dir=run, progress=False)
     before = json.loads((trained / "history.json").read_text())["epochs"]
     after = json.loads((run / "history.json").read_text())["epochs"]
     assert len(after) == len(before) + 1
@@ -251,32 +251,31 @@ def test_train_unmix_is_cached_and_resumes(trained, tiny_cfg, tiny_root, tmp_pat
 
 
 def test_default_run_dir_ignores_the_source_switch(tiny_cfg):
-    assert unmix.default_run_dir(tiny_cfg) == unmix.default_run_dir(tiny_cfg.replace(data={"source": "unmix"}))
-    assert unmix.default_run_dir(tiny_cfg) != unmix.default_run_dir(tiny_cfg.replace(unmix={"hidden_size": 8}))
+    run_dir = unmix_train.default_run_dir
+    assert run_dir(tiny_cfg) == run_dir(tiny_cfg.replace(data={"source": "unmix"}))
+    assert run_dir(tiny_cfg) != run_dir(tiny_cfg.replace(unmix={"hidden_size": 8}))
 
 
 def test_write_estimates_and_estimate_path(trained, tiny_cfg, tiny_root):
-    from mss_helpers import datasets
-
     cfg = tiny_cfg.replace(data={"source": "unmix"})
-    root = unmix.write_estimates(cfg, run_dir=trained, root=tiny_root, splits=("test",))
+    root = unmix_eval.write_estimates(cfg, run_dir=trained, root=tiny_root, splits=("test",))
     tracks = datasets.load_tracks(tiny_root, "test")
     for t in tracks:
-        path = unmix.estimate_path(cfg, t)
+        path = datasets.estimate_path(cfg, t)
         assert path.is_file() and path.is_relative_to(root)
         est = datasets.input_audio(t, cfg)
         mix = t.load("mixture", rate=cfg.data.sample_rate, channels=cfg.data.channels)
         assert est.shape == mix.shape
     missing = types.SimpleNamespace(subset="train", name="no_such_track")
     with pytest.raises(FileNotFoundError, match="write_estimates"):
-        unmix.estimate_path(cfg, missing, must_exist=True)
+        datasets.estimate_path(cfg, missing, must_exist=True)
 
 
 def test_evaluate_unmix_writes_floor_model_and_ceiling(trained, tiny_cfg, tiny_root):
     from mss_helpers import paths
 
     sep = unmix.load_unmix(trained)
-    result = unmix.evaluate_unmix(tiny_cfg, separator=sep, root=tiny_root)
+    result = unmix_eval.evaluate_unmix(tiny_cfg, separator=sep, root=tiny_root)
     written = json.loads((paths.results_dir() / "unmix_tiny.json").read_text())
     assert written["median"] == result["median"]
     assert set(result["median"]) == {"unmix", "mixture", "oracle_irm"}
@@ -286,17 +285,22 @@ def test_evaluate_unmix_writes_floor_model_and_ceiling(trained, tiny_cfg, tiny_r
     assert med["oracle_irm"] > med["mixture"] + 3  # the ceiling is well above the floor
 
 
-def test_cli_writes_estimates_and_refuses_missing_weights(trained, tiny_root, tmp_path, monkeypatch):
+def test_cli_writes_estimates_and_refuses_missing_weights(trained, tiny_root, tmp_path, monkeypatch, capsys):
     from mss_helpers import cli
 
     # --train reuses the cached run of the default run folder: point it at ours.
-    monkeypatch.setattr(unmix, "default_run_dir", lambda cfg: trained)
+    monkeypatch.setattr(unmix_train, "default_run_dir", lambda cfg: trained)
     out = tmp_path / "out"
     assert cli.main(["unmix", "--root", str(tiny_root), "--split", "test", "--out", str(out),
                      "--train", "--preset", "tiny"]) == 0
     assert len(list(out.glob("*/other.wav"))) == 2
     empty = tmp_path / "no_weights"
     empty.mkdir()
+    refused = ["unmix", "--root", str(tiny_root), "--out", str(out), "--weights", str(empty),
+               "--preset", "tiny"]
+    capsys.readouterr()
+    assert cli.main(refused) == 1  # a user's mistake: one line naming the files to fetch, no traceback
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "other-b52fbbf7.pth" in err and "Traceback" not in err
     with pytest.raises(unmix.WeightsNotFoundError, match="other-b52fbbf7.pth"):
-        cli.main(["unmix", "--root", str(tiny_root), "--out", str(out), "--weights", str(empty),
-                  "--preset", "tiny"])
+        cli.main(refused + ["--debug"])
