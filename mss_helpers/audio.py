@@ -16,22 +16,50 @@ from .errors import AudioError  # noqa: F401  (re-exported: audio.AudioError)
 from .paths import atomic_write
 
 
-def read_audio(path, rate: int | None = None, channels: int | None = None) -> tuple[np.ndarray, int]:
+def read_audio(path, rate: int | None = None, channels: int | None = None,
+               name: str | None = None) -> tuple[np.ndarray, int]:
     """Read a file as ``(channels, samples)`` float32, optionally resampled / re-channelled.
 
-    Returns ``(audio, rate)``; the rate is the requested one when given.
+    Returns ``(audio, rate)``; the rate is the requested one when given. A file
+    that is missing, not audio soundfile can read, or holds NaN/infinite samples
+    raises :class:`AudioError` naming it (``name``, e.g. "track 'x', stem
+    'other'", is put in front of the path).
     """
     path = Path(path)
+    where = f"{name} ({path})" if name else str(path)
     if not path.is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
-    data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+        raise AudioError(f"{where}: audio file not found; check the path "
+                         "(or render / download the data set again)")
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{where}: not a readable audio file ({exc.error_string}); "
+                         "replace it with a wav/flac file (render or download the data set again)") from exc
+    if not np.isfinite(data).all():
+        bad = int(np.count_nonzero(~np.isfinite(data)))
+        raise AudioError(f"{where}: {bad} of {data.size} samples are NaN or infinite; "
+                         "replace the file with a finite version (render or download it again)")
     audio = np.ascontiguousarray(data.T)  # (channels, samples)
     if channels is not None:
-        audio = to_channels(audio, channels)
+        audio = to_channels(audio, channels, name=where)
     if rate is not None and rate != file_rate:
         audio = resample(audio, file_rate, rate)
         file_rate = rate
     return audio, int(file_rate)
+
+
+def audio_info(path) -> tuple[int, int, int]:
+    """``(rate, channels, frames)`` of an audio file from its header.
+
+    Raises :class:`AudioError` naming the file when soundfile cannot read it.
+    """
+    path = Path(path)
+    try:
+        info = sf.info(str(path))
+    except sf.LibsndfileError as exc:
+        raise AudioError(f"{path}: not a readable audio file ({exc.error_string}); "
+                         "replace it with a wav/flac file (render or download the data set again)") from exc
+    return int(info.samplerate), int(info.channels), int(info.frames)
 
 
 def write_audio(path, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
@@ -53,8 +81,8 @@ def resample(audio: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     return np.ascontiguousarray(out.T, dtype=np.float32)
 
 
-def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
-    """Mono downmix (mean) or duplicate mono to ``channels``; other changes are errors."""
+def to_channels(audio: np.ndarray, channels: int, name: str = "audio") -> np.ndarray:
+    """Mono downmix (mean) or duplicate mono to ``channels``; other changes are errors (named ``name``)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None]
@@ -65,7 +93,8 @@ def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
         return audio.mean(axis=0, keepdims=True)
     if have == 1:
         return np.repeat(audio, channels, axis=0)
-    raise AudioError(f"cannot convert {have}-channel audio to {channels} channels")
+    raise AudioError(f"{name}: has {have} channels and cannot be converted to {channels}; "
+                     "give it as mono or stereo")
 
 
 def rms_db(audio: np.ndarray, eps: float = 1e-10) -> float:
@@ -88,11 +117,13 @@ def check_audio(audio: np.ndarray, rate: int, *, expected_rate: int | None = Non
         raise AudioError(f"{name}: has {audio.shape[0]} channel(s) but {expected_channels} expected; "
                          "use mss_helpers.audio.to_channels")
     if audio.shape[1] < min_seconds * rate:
-        raise AudioError(f"{name}: {audio.shape[1] / rate:.3f} s long, at least {min_seconds} s needed")
+        raise AudioError(f"{name}: {audio.shape[1] / rate:.3f} s long, at least {min_seconds:.3g} s needed; "
+                         "use a longer excerpt or leave this track out")
     if not np.all(np.isfinite(audio)):
-        raise AudioError(f"{name}: contains NaN or infinite samples")
+        raise AudioError(f"{name}: contains NaN or infinite samples; replace it with a finite version")
     if rms_db(audio) < silence_db:
-        raise AudioError(f"{name}: is silent (level {rms_db(audio):.1f} dBFS < {silence_db} dBFS)")
+        raise AudioError(f"{name}: is silent (level {rms_db(audio):.1f} dBFS < {silence_db} dBFS), nothing to "
+                         "separate; leave this track out")
     return audio
 
 

@@ -18,6 +18,7 @@ import errno
 import importlib
 import os
 import sys
+from pathlib import Path
 
 COMMANDS = {
     "render": ("render", "render the embedded data set (music21 scores + General MIDI soundfont)"),
@@ -42,17 +43,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Operating-system errors a user fixes outside the program (disk, permissions),
+# by errno: what to tell them. Anything else from the OS is left to be a bug.
+_OS_ADVICE = {
+    errno.ENOSPC: ("no space left on the device",
+                   "free some disk space (or point MSS_DATA_DIR / MSS_RUNS_DIR elsewhere) and run the command "
+                   "again; files already written are complete and kept"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or point MSS_DATA_DIR / MSS_RUNS_DIR elsewhere"),
+    errno.EACCES: ("permission denied", "check the folder's permissions or choose another output folder"),
+    errno.EPERM: ("operation not permitted", "check the folder's permissions or choose another output folder"),
+    errno.EROFS: ("read-only file system", "choose an output folder on a writable disk"),
+}
+
+
 def user_message(exc: BaseException) -> str | None:
-    """The one-line message for an error a user can cause, or None for a bug."""
+    """The one-line message for an error a user can cause, or None for a bug.
+
+    A :class:`errors.UserError` says what is wrong itself; a full disk, a
+    read-only disk or a permission problem (``OSError`` with one of the errnos
+    above) is named with the file it hit.
+    """
     from .errors import UserError
 
     if isinstance(exc, UserError):
         return str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        where = f" while writing {exc.filename}" if exc.filename else ""
-        return f"no space left on the device{where}; free some disk space (or point MSS_DATA_DIR/MSS_RUNS_DIR elsewhere) and run the command again"
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {exc.filename or exc}; check the file's permissions or choose another folder"
+    if isinstance(exc, OSError) and exc.errno in _OS_ADVICE:
+        what, advice = _OS_ADVICE[exc.errno]
+        where = ""
+        if exc.filename:
+            # paths.atomic_write writes to a hidden temporary file first: name the folder it was going into
+            path = Path(str(exc.filename))
+            where = f" while writing into {path.parent}" if path.name.startswith(".") else f" at {path}"
+        return f"{what}{where}; {advice}"
     return None
 
 

@@ -190,9 +190,13 @@ PRESETS: dict[str, Config] = {
 
 def get_config(name: str | None = None, **sections) -> Config:
     """The preset ``name`` (default: ``$MSS_PRESET`` or ``cpu``), with overrides."""
+    from_env = not name and "MSS_PRESET" in os.environ
     name = name or os.environ.get("MSS_PRESET", "cpu")
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        from .errors import ConfigError
+
+        where = " (from $MSS_PRESET)" if from_env else ""
+        raise ConfigError(f"unknown preset {name!r}{where}; choose one of {', '.join(PRESETS)}")
     cfg = PRESETS[name]
     return cfg.replace(**sections) if sections else cfg
 

@@ -26,7 +26,7 @@ from .frames import frame_labels
 STEMS = ("mixture", "vocals", "drums", "bass", "other")
 
 
-from .errors import DataRootError  # noqa: E402,F401  (re-exported: datasets.DataRootError)
+from .errors import AudioError, DataRootError, RunNotFoundError  # noqa: E402,F401  (DataRootError re-exported)
 
 
 def _layout_hint(root: Path) -> str:
@@ -92,8 +92,10 @@ class Track:
             raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
         wav = self.path / f"{stem}.wav"
         if wav.is_file():
-            # musdb would run ffprobe for every read of a wav file; soundfile reads it directly.
-            x, _ = audio_io.read_audio(wav)
+            # musdb would run ffprobe for every read of a wav file; soundfile reads it directly,
+            # at the file's own rate (a stem at another rate than the mixture is still right).
+            return audio_io.read_audio(wav, rate=rate, channels=channels,
+                                       name=f"track {self.name!r}, stem {stem!r}")[0]
         else:
             x = self.mtrack.audio if stem == "mixture" else self.mtrack.sources[stem].audio
             x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # musdb: (samples, channels)
@@ -115,7 +117,8 @@ class Track:
             path = self.other_stems_dir / f"{name}.wav"
             if not path.is_file():
                 path = self.path / "other_stems" / f"{name}.wav"
-            x, _ = audio_io.read_audio(path, rate=rate, channels=channels)
+            x, _ = audio_io.read_audio(path, rate=rate, channels=channels,
+                                       name=f"track {self.name!r}, instrument {name!r} of 'other'")
             if min_db is None or audio_io.rms_db(x) >= min_db:
                 out[name] = x
         return out
@@ -142,6 +145,9 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
     subsets = [s for s in subsets if (root / s).is_dir()]
     if not subsets:
         raise DataRootError(f"data root {root} has no {split}/ folder; {_layout_hint(root)}")
+    if is_wav:  # musdb probes each mixture with ffprobe, whose error names no file: soundfile first
+        for mixture in sorted(p for s in subsets for p in (root / s).glob("*/mixture.wav")):
+            audio_io.audio_info(mixture)
     db = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets)
     tracks = []
     for mt in db.tracks:
@@ -193,7 +199,7 @@ def estimate_path(cfg: Config, track, must_exist: bool = False) -> Path:
     """
     path = estimates_root(cfg) / str(track.subset) / str(track.name) / "other.wav"
     if must_exist and not path.is_file():
-        raise FileNotFoundError(f"no Open-Unmix estimate for track {track.name!r} at {path}; "
+        raise RunNotFoundError(f"no Open-Unmix estimate for track {track.name!r} at {path}; "
                                "run mss_helpers.unmix_eval.write_estimates(cfg, ...) first")
     return path
 
@@ -214,14 +220,15 @@ def input_audio(track: Track, cfg: Config) -> np.ndarray:
     """
     rate, channels = cfg.data.sample_rate, cfg.data.channels
     if cfg.data.source == "other":
-        return track.load("other", rate=rate, channels=channels)
+        return _usable(track.load("other", rate=rate, channels=channels), track, cfg)
     if cfg.data.source == "unmix":
         path = estimate_path(cfg, track)
         if not path.is_file():
-            raise FileNotFoundError(f"no Open-Unmix estimate for {track.name} at {path}; run "
-                                    "`python -m mss_helpers unmix --train` (or unmix_eval.write_estimates) first")
-        x, _ = audio_io.read_audio(path, rate=rate, channels=channels)
-        return x
+            raise RunNotFoundError(f"no Open-Unmix estimate for {track.name} at {path}; run "
+                                   "`python -m mss_helpers unmix --train` (or unmix_eval.write_estimates) first")
+        x, _ = audio_io.read_audio(path, rate=rate, channels=channels,
+                                   name=f"Open-Unmix estimate of {track.name!r}")
+        return _usable(x, track, cfg)
     raise ValueError(f"cfg.data.source must be 'other' or 'unmix', got {cfg.data.source!r}")
 
 
@@ -268,7 +275,7 @@ class ClipDataset:
             self.audio = [t.load(stem, rate=rate, channels=channels) for t in tracks]
         short = [t.name for t, a in zip(tracks, self.audio) if a.shape[1] < self.clip]
         if short:
-            raise ValueError(f"tracks shorter than one {clip_s} s clip: {short}")
+            raise AudioError(f"tracks shorter than one {clip_s} s clip: {short}; remove them or lower clip_s")
         self._epoch = 0
 
     def __len__(self) -> int:

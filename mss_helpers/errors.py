@@ -41,4 +41,11 @@ class ConfigError(UserError, ValueError):
 
 
 class TrainingError(UserError, RuntimeError):
-    """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+    """Training cannot go on; the last good checkpoint is kept."""
+
+
+class NonFiniteLossError(TrainingError, FloatingPointError):
+    """The loss or the gradients became NaN/infinite; no checkpoint is written for that step.
+
+    Also a ``FloatingPointError``, the type ``train.fit`` raised before.
+    """

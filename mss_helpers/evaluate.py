@@ -30,6 +30,7 @@ import numpy as np
 
 from . import paths, separate
 from .config import Config, config_to_dict, git_commit
+from .errors import ConfigError, DataRootError, RunNotFoundError
 
 UNSUPERVISED = ("mixture_mse", "assignment_entropy", "spectral_entropy", "sparsity", "energy_share")
 COLUMNS = ("track", "method", "decoding", "k", "k_label", "instrument", "estimate", "si_sdr_db",
@@ -50,14 +51,21 @@ def _needs_model(methods) -> bool:
 
 
 def _parse_ks(ks) -> list:
+    """k values as ints and "n"; raises :class:`ConfigError` for anything else (0, -1, "abc")."""
     out = []
     for k in ks:
+        k = k.strip() if isinstance(k, str) else k
         if k == "n":
             out.append("n")
-        elif int(k) >= 1:
-            out.append(int(k))
-        else:
-            raise ValueError(f"k must be a positive integer or 'n' (the true number), got {k!r}")
+            continue
+        try:
+            value = int(k)
+        except (TypeError, ValueError):
+            value = 0
+        if value < 1 or (isinstance(k, float) and k != value):
+            raise ConfigError(f"--k: k must be a positive integer or 'n' (the true number), got {k!r}; "
+                              "e.g. --k 2,3,n")
+        out.append(value)
     return out
 
 
@@ -147,7 +155,7 @@ def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=No
                 yield second
                 done[kk or "auto"] = [first, second]
         else:
-            raise ValueError(f"unknown method {method!r}; choose from {all_methods(cfg)}")
+            raise ConfigError(f"unknown method {method!r}; choose from {', '.join(all_methods(cfg))}")
 
 
 def _setting(method, decoding, k, k_label, estimates, labels=None) -> dict:
@@ -303,7 +311,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     methods = tuple(methods) if methods else all_methods(cfg)
     unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()]
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {all_methods(cfg)}")
+        raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
+                          f"choose from {', '.join(all_methods(cfg))}")
     ks = _parse_ks(ks if ks is not None else tuple(cfg.cluster.ks) + ("n",))
     model = None
     if _needs_model(methods):
@@ -385,10 +394,31 @@ def run(args) -> int:
     from .config import get_config
 
     cfg = get_config(args.preset)
-    if args.root and not Path(args.root).is_dir():
-        raise SystemExit(f"--root {args.root} is not a folder")
-    methods = args.methods.split(",") if args.methods else None
-    ks = args.k.split(",") if args.k else None
+    # Every argument is checked before any work (rendering data, loading a model).
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    ks = _parse_ks(args.k.split(",")) if args.k else None
+    unknown = [m for m in methods or () if m not in all_methods(cfg) and m not in _cluster_methods()]
+    if unknown:
+        raise ConfigError(f"--methods: unknown methods {', '.join(unknown)}; "
+                          f"choose from {', '.join(all_methods(cfg))}")
+    if args.max_tracks is not None and args.max_tracks < 1:
+        raise ConfigError(f"--max-tracks must be at least 1, got {args.max_tracks}")
+    if args.root:
+        from .datasets import detect_format
+
+        try:
+            detect_format(args.root)
+        except DataRootError as exc:
+            raise DataRootError(f"--root: {exc}") from exc
+    if _needs_model(methods or all_methods(cfg)):
+        from .train import ae_run_dir
+
+        run_dir = Path(args.run) if args.run else ae_run_dir(cfg)
+        if not (run_dir / "best.pt").is_file():
+            how = f"--preset {cfg.name}" + (f" --run-dir {run_dir}" if args.run else "")
+            raise RunNotFoundError(f"no trained autoencoder at {run_dir} (the latent methods need one); "
+                                   f"train it first: python -m mss_helpers train {how}, or evaluate only "
+                                   f"the reference methods: --methods {','.join(separate.REFERENCE_METHODS)}")
     df = run_evaluation(cfg, root=args.root, split=args.split, run_dir=args.run, methods=methods, ks=ks,
                         out_dir=args.out, examples_dir=args.examples, max_tracks=args.max_tracks)
     print(markdown_table(summarize(df)))

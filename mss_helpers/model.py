@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -234,7 +235,13 @@ def load_model(run_dir, which: str = "best", device: str = "cpu") -> tuple[SEANe
     ckpt_path, cfg_path = run_dir / f"{which}.pt", run_dir / "config.json"
     for path in (ckpt_path, cfg_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: train first (python -m mss_helpers train)")
+            from .errors import RunNotFoundError
+
+            # default run folders are ae_<preset>_<hash> (train.ae_run_dir): name the preset to train
+            preset = re.fullmatch(r"ae_(.+)_[0-9a-f]{10}", run_dir.name)
+            how = f"--preset {preset.group(1)}" if preset else f"--run-dir {run_dir}"
+            raise RunNotFoundError(f"{path} not found: the autoencoder has not been trained yet; "
+                                   f"train it first: python -m mss_helpers train {how}")
     cfg = config_from_dict(json.loads(cfg_path.read_text())["config"])
     model = SEANetVAE(cfg.model, cfg.data.channels, cfg.data.sample_rate)
     state = torch.load(ckpt_path, map_location=device, weights_only=False)

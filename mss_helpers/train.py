@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import paths
+from .errors import NonFiniteLossError
 from .paths import atomic_write
 from .config import Config, config_hash, config_to_dict, get_config, git_commit, seed_everything
 
@@ -76,6 +77,16 @@ def _mean_terms(rows: list[dict]) -> dict:
 # --- the generic loop ----------------------------------------------------------------------
 
 
+def _non_finite(what: str, epoch: int, step: int, last_path: Path) -> NonFiniteLossError:
+    """The error for a NaN/infinite value in 0-based ``epoch``: what is kept and what to do."""
+    # Checkpoints are written at the end of each epoch, so last.pt holds the epochs before this one.
+    kept = (f"the last good checkpoint {last_path} (epoch {epoch}) is kept" if epoch > 0 and last_path.is_file()
+            else "no checkpoint had been written yet")
+    return NonFiniteLossError(f"{what} at epoch {epoch + 1}, step {step}; nothing from this step was saved and "
+                              f"{kept}. Lower the learning rate (TrainConfig.lr) or check the data for NaN, then "
+                              "train again (--resume continues from the checkpoint)")
+
+
 def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps_per_epoch: int | None,
         lr: float, weight_decay: float, grad_clip: float | None, seed: int, config: dict,
         resume: bool = False, max_minutes: float | None = None, device=None,
@@ -111,7 +122,7 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
 
     Raises
     ------
-    FloatingPointError
+    errors.NonFiniteLossError (a FloatingPointError)
         When a loss (or gradient norm) is NaN or infinite; it names the epoch
         and step, and nothing from that step is saved.
     """
@@ -162,15 +173,15 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
                 batch = next(batches)
             loss, terms = loss_fn(model, _to_device(batch, device), step)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step} "
-                                         f"(terms: {terms}); no checkpoint was written for it")
+                terms_text = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
+                raise _non_finite(f"the training loss is {float(loss.detach())} ({terms_text})", epoch, step,
+                                  last_path)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip:
                 norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 if not torch.isfinite(norm):
-                    raise FloatingPointError(f"gradient norm is {float(norm)} at epoch {epoch + 1}, "
-                                             f"step {step}; no checkpoint was written for it")
+                    raise _non_finite(f"the gradient norm is {float(norm)}", epoch, step, last_path)
             optimizer.step()
             step += 1
             rows.append({"total": float(loss.detach()), **terms})
@@ -182,8 +193,7 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
 
         val = evaluate_loss(model, loss_fn, val_loader, step, device)
         if not math.isfinite(val["total"]):
-            raise FloatingPointError(f"validation loss is {val['total']} after epoch {epoch + 1}, step {step}; "
-                                     "no checkpoint was written for it")
+            raise _non_finite(f"the validation loss is {val['total']}", epoch, step, last_path)
         record = {"epoch": epoch + 1, "step": step, "steps": len(rows),
                   "seconds": round(time.monotonic() - t0, 2), "train": _mean_terms(rows), "val": val}
         history["epochs"].append(record)
