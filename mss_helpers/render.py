@@ -113,8 +113,10 @@ def instrument_summary(metas) -> "pandas.DataFrame":  # noqa: F821
     """One row per instrument over a set of tracks, from the ``levels`` in their ``meta.json``.
 
     Columns: ``tracks``, ``silent`` (tracks where it is below ``SILENT_DB``), and the
-    medians over tracks of ``sounding_share``, ``median_db`` and ``dominant_share``
-    (see :func:`instrument_levels`). Raises ValueError for metas without levels
+    medians over tracks of ``sounding_share``, ``median_db``, ``relative_db`` and ``dominant_share``
+    (see :func:`instrument_levels`); ``relative_db`` is an instrument's ``median_db`` minus the
+    mean ``median_db`` of its track's instruments: louder or quieter than its company, free of
+    the track's overall level. Raises ValueError for metas without levels
     (a set rendered before they were recorded: render it again).
     """
     import pandas as pd
@@ -124,12 +126,15 @@ def instrument_summary(metas) -> "pandas.DataFrame":  # noqa: F821
         if "levels" not in meta:
             raise ValueError(f"meta.json of {meta.get('piece', '?')} has no 'levels' (rendered by an older "
                              "renderer): render the data set again")
-        rows += [{"instrument": name, **lv} for name, lv in meta["levels"].items()]
-    df = pd.DataFrame(rows)
+        playing = [lv["median_db"] for lv in meta["levels"].values() if lv["median_db"] is not None]
+        rows += [{"instrument": name, **lv, "relative_db": None if lv["median_db"] is None
+                  else lv["median_db"] - float(np.mean(playing))} for name, lv in meta["levels"].items()]
+    df = pd.DataFrame(rows).astype({"median_db": float, "relative_db": float})
     return (df.groupby("instrument")
             .agg(tracks=("rms_db", "size"), silent=("silent", "sum"), sounding_share=("sounding_share", "median"),
-                 median_db=("median_db", "median"), dominant_share=("dominant_share", "median"))
-            .sort_values("median_db", ascending=False))
+                 median_db=("median_db", "median"), relative_db=("relative_db", "median"),
+                 dominant_share=("dominant_share", "median"))
+            .sort_values("relative_db", ascending=False))
 
 
 # --- one track -------------------------------------------------------------------------------

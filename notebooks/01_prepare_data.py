@@ -32,6 +32,7 @@ from mss_helpers import paths, plots
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.datasets import ensure_dataset, load_tracks, track_table
+from mss_helpers.render import ACTIVE_DB, SILENT_DB, instrument_summary
 
 seed_everything(0)
 
@@ -59,6 +60,7 @@ summary = {
     "instrument_counts": table.instruments.str.split(",").explode().value_counts().to_dict(),
     "median_overlap": float(table.overlap.median()),
     "median_mean_active": float(table.mean_active.median()),
+    "instruments_per_track_median": float(table.n_instruments.median()),
 }
 print(json.dumps(summary, indent=1))
 
@@ -77,6 +79,54 @@ plots.save_figure(fig, "01_overlap")
 # them sound together in the share of frames printed above as `median_overlap`.
 # That caps any method that gives each time frame wholly to one cluster, which is
 # what notebook 04 measures with the *oracle frame assignment* row.
+
+# %% [markdown]
+# ## Does one instrument dominate?
+# An instrument that rests through its whole excerpt cannot be separated or
+# scored, and an instrument that is louder, or sounds longer, than the others
+# takes more of the frames that notebook 03 colours by their loudest instrument.
+# The renderer therefore gives an instrument whose notes would cover less than
+# `min_sounding_share` of its excerpt another part of the score (or drops its
+# rests), and levels every stem by its median level *while it plays* to a target
+# drawn from the same range for every instrument. Per instrument, over all
+# tracks (medians over the tracks that contain it): `silent` counts excerpts
+# below `SILENT_DB` dBFS; `sounding_share` is the share of 50 ms frames in which
+# it sounds (within `ACTIVE_DB` dB of the track's loudest instrument frame, the
+# definition notebook 03 labels frames with); `median_db` its median frame level
+# over those frames (dBFS); `relative_db` that level minus the mean of the
+# track's instruments (louder or quieter than its company, whatever the track's
+# overall level); `dominant_share` the share of sounding frames in which it is
+# the loudest instrument.
+
+# %%
+levels = instrument_summary([t.meta for t in train + test])
+display(levels.round(3))
+summary["min_sounding_share"] = cfg.data.min_sounding_share
+summary["silent_instruments"] = int(levels.silent.sum())
+summary["instrument_excerpts"] = int(levels.tracks.sum())
+summary["instruments"] = {name: {k: (int(v) if k in ("tracks", "silent") else round(float(v), 4))
+                                 for k, v in row.items()} for name, row in levels.iterrows()}
+loud, quiet = levels.relative_db.idxmax(), levels.relative_db.idxmin()
+longest, top = levels.sounding_share.idxmax(), levels.dominant_share.idxmax()
+print(f"{summary['silent_instruments']} of {summary['instrument_excerpts']} instrument excerpts are silent "
+      f"(below {SILENT_DB:.0f} dBFS over the whole excerpt).\n"
+      f"While they play, the loudest instrument against the others in its tracks is {loud} "
+      f"({levels.relative_db[loud]:+.1f} dB in the median track) and the quietest {quiet} "
+      f"({levels.relative_db[quiet]:+.1f} dB): a spread of "
+      f"{levels.relative_db[loud] - levels.relative_db[quiet]:.1f} dB.\n"
+      f"{longest} sounds longest (in {levels.sounding_share[longest]:.0%} of the frames of the median track, "
+      f"active = within {-ACTIVE_DB:.0f} dB of the loudest); {top} is most often the loudest "
+      f"({levels.dominant_share[top]:.0%} of sounding frames in the median track; "
+      f"{1 / len(levels):.0%} would be an equal share among {len(levels)} instruments, "
+      f"{1 / summary['instruments_per_track_median']:.0%} among the median track's instruments).")
+
+# %% [markdown]
+# The printout above is the answer for this data set: the count of silent
+# excerpts, and whether one instrument dominates, read from the spread of
+# `relative_db` (how much louder than its company it is while it plays) and of
+# `sounding_share` (how much longer it plays). Because each track holds several instruments, `dominant_share` should
+# be compared with one over the number of instruments in a track, not with one
+# over seven.
 
 # %% [markdown]
 # ## One test track: the mixture, its stems, and the instruments inside "other"

@@ -104,6 +104,15 @@ def test_instrument_summary_counts_silent_and_needs_levels(tiny_root):
     assert table["tracks"].sum() == sum(len(m["instruments"]) for m in metas)
     assert table["silent"].sum() == 0
     assert table["sounding_share"].between(0, 1).all()
+    # relative_db: against the mean of the track's sounding instruments (c never plays)
+    lv = {"silent": False, "sounding_share": 1.0, "dominant_share": 0.5, "rms_db": -20.0}
+    metas = [{"levels": {"a": {**lv, "median_db": -20.0}, "b": {**lv, "median_db": -26.0},
+                         "c": {**lv, "silent": True, "median_db": None}}},
+             {"levels": {"a": {**lv, "median_db": -40.0}, "b": {**lv, "median_db": -42.0}}}]
+    table = render.instrument_summary(metas)
+    assert table.loc["a", "relative_db"] == pytest.approx(2.0)  # median of +3 and +1
+    assert table.loc["b", "relative_db"] == pytest.approx(-2.0)
+    assert table.loc["c", "silent"] == 1 and table.loc["a", "tracks"] == 2
     with pytest.raises(ValueError, match="render the data set again"):
         render.instrument_summary([{"piece": "x", "instruments": ["piano"]}])
 
