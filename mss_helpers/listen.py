@@ -398,7 +398,9 @@ def run_listen_export(args) -> int:
     from .config import get_config
 
     if args.tracks < 1:
-        raise ValueError(f"--tracks must be at least 1, got {args.tracks}")
+        from .errors import ConfigError
+
+        raise ConfigError(f"--tracks must be at least 1, got {args.tracks}")
     cfg = get_config(args.preset)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     out = Path(args.out)

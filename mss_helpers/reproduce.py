@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import paths
 from .config import get_config, git_commit
+from .errors import RunNotFoundError
 
 NOTEBOOK_DIR = paths.PROJ_ROOT / "notebooks"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -254,7 +255,7 @@ def export_html(out_dir=None, preset: str = "cpu") -> Path:
     for py in numbered_notebooks():
         ipynb = py.with_suffix(".ipynb")
         if not ipynb.exists():
-            raise FileNotFoundError(f"{ipynb.name} has not been executed yet: run `make reproduce` first")
+            raise RunNotFoundError(f"{ipynb} has not been executed yet: run `make reproduce` first")
         body, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
         (out_dir / f"{py.stem}.html").write_text(body)
         title = next((line.lstrip("# ").strip() for line in py.read_text().splitlines()

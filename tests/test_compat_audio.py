@@ -87,3 +87,23 @@ def test_embed_audio_is_compact_ogg():
     player = audio.embed_audio(x, 44100)
     assert player.mimetype == "audio/ogg"
     assert player.data[:4] == b"OggS"
+
+
+def test_read_audio_names_the_file_it_cannot_use(tmp_path):
+    import soundfile as sf
+
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"not audio" * 100)
+    with pytest.raises(audio.AudioError, match="junk.wav: not a readable audio file"):
+        audio.read_audio(junk)
+    with pytest.raises(audio.AudioError, match="junk.wav: not a readable audio file"):
+        audio.audio_info(junk)
+    nan = tmp_path / "nan.wav"
+    x = np.zeros((100, 1), np.float32)
+    x[10] = np.nan
+    sf.write(nan, x, 16000, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match=r"track 't' \(.*nan.wav\): 1 of 100 samples are NaN"):
+        audio.read_audio(nan, name="track 't'")
+    with pytest.raises(audio.AudioError, match="missing.wav: audio file not found"):
+        audio.read_audio(tmp_path / "missing.wav")
+    assert audio.audio_info(nan) == (16000, 1, 100)
