@@ -49,11 +49,23 @@ def read_audio(path, rate: int | None = None, channels: int | None = None,
 
 
 def audio_info(path) -> tuple[int, int, int]:
-    """``(rate, channels, frames)`` of an audio file from its header.
+    """``(rate, channels, frames)`` of an audio file from its header (of the first stream for .mp4).
 
-    Raises :class:`AudioError` naming the file when soundfile cannot read it.
+    Raises :class:`AudioError` naming the file when it cannot be read: soundfile
+    reads wav/flac/ogg; only MUSDB18's .stem.mp4 goes through ffprobe (stempeg).
     """
     path = Path(path)
+    if path.suffix == ".mp4":
+        import ffmpeg
+        import stempeg
+
+        try:
+            info = stempeg.Info(str(path))
+        except ffmpeg.Error as exc:
+            lines = [line for line in (exc.stderr or b"").decode(errors="replace").splitlines() if line.strip()]
+            reason = lines[-1].replace(f"{path}: ", "") if lines else "ffprobe failed"
+            raise AudioError(f"{path}: not a readable .stem.mp4 file ({reason}); download it again") from exc
+        return int(info.rate(0)), int(info.channels(0)), int(info.samples(0))
     try:
         info = sf.info(str(path))
     except sf.LibsndfileError as exc:

@@ -132,6 +132,7 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
     ``"seed"`` pools both and holds out the last 20 names as test (the seed
     report's 130/20 split of MUSDB18's 150 songs).
     """
+    import ffmpeg  # ffmpeg-python, which musdb reads .stem.mp4 files with
     import musdb
 
     if split not in ("train", "test"):
@@ -148,7 +149,12 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
     if is_wav:  # musdb probes each mixture with ffprobe, whose error names no file: soundfile first
         for mixture in sorted(p for s in subsets for p in (root / s).glob("*/mixture.wav")):
             audio_io.audio_info(mixture)
-    db = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets)
+    try:
+        db = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets)
+    except ffmpeg.Error:  # a .stem.mp4 ffprobe cannot read; its error names no file: find the file
+        for path in sorted(p for s in subsets for p in (root / s).glob("*.stem.mp4")):
+            audio_io.audio_info(path)
+        raise
     tracks = []
     for mt in db.tracks:
         if is_wav and not (Path(mt.path).parent / "mixture.wav").is_file():

@@ -54,6 +54,9 @@ def roots(tmp_path_factory):
     (out["corrupt_other"] / "test" / "x" / "other.wav").write_bytes(junk)
     sf.write(out["nan"] / "test" / "x" / "other.wav", np.full((RATE, 1), np.nan, np.float32), RATE, subtype="FLOAT")
     sf.write(out["silent"] / "test" / "x" / "other.wav", np.zeros((RATE, 1), np.float32), RATE, subtype="FLOAT")
+    (base / "corrupt_mp4" / "test").mkdir(parents=True)
+    (base / "corrupt_mp4" / "test" / "song.stem.mp4").write_bytes(junk)
+    out["corrupt_mp4"] = base / "corrupt_mp4"
     (base / "empty").mkdir()
     out["empty"] = base / "empty"
     out["a_file"] = base / "a_file.txt"
@@ -169,6 +172,7 @@ def main(env, monkeypatch, capsys):
 @pytest.mark.parametrize("root, names", [
     ("a_file", ["a_file.txt", "not a folder"]),
     ("corrupt_other", ["track 'x', stem 'other'", "other.wav", "not a readable audio"]),
+    ("corrupt_mp4", ["song.stem.mp4", "not a readable .stem.mp4"]),
     ("silent", ["track 'x', stem 'other'", "silent"]),
     ("short", ["track 'x', stem 'other'", "s long", "at least"]),
 ])
