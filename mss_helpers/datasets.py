@@ -231,7 +231,8 @@ def input_audio(track: Track, cfg: Config) -> np.ndarray:
         path = estimate_path(cfg, track)
         if not path.is_file():
             raise RunNotFoundError(f"no Open-Unmix estimate for {track.name} at {path}; run "
-                                   "`python -m mss_helpers unmix --train` (or unmix_eval.write_estimates) first")
+                                   "`python -m mss_helpers unmix --train --split all` (or "
+                                   "unmix_eval.write_estimates) first")
         x, _ = audio_io.read_audio(path, rate=rate, channels=channels,
                                    name=f"Open-Unmix estimate of {track.name!r}")
         return _usable(x, track, cfg)

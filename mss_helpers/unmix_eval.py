@@ -146,8 +146,11 @@ def write_estimates(cfg: Config, run_dir=None, root=None, splits=("train", "test
 
 def add_arguments(parser) -> None:
     parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
-    parser.add_argument("--split", default="test", choices=("train", "test"))
-    parser.add_argument("--out", required=True, help="folder for <track>/other.wav estimates")
+    parser.add_argument("--split", default="test", choices=("train", "test", "all"),
+                        help="tracks to separate (default: test; 'all': train and test)")
+    parser.add_argument("--out", default=None,
+                        help="folder for <track>/other.wav estimates (<split>/<track>/ with --split all); "
+                             "default: the cache the pipeline reads when data.source is 'unmix'")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--weights", default=None, help="folder with pretrained Open-Unmix weights")
     group.add_argument("--train", action="store_true", help="train (or reuse) the small model on the data set")
@@ -168,15 +171,21 @@ def run(args) -> int:
         separator = load_unmix(train_unmix(cfg, root=root, device=args.device), device=args.device or "cpu")
     else:
         separator = first_stage(cfg, root=root, device=args.device)
-    out = Path(args.out)
+    out = Path(args.out) if args.out else None
     rate, ch = unmix_rate(cfg), cfg.data.channels
-    tracks = datasets.load_tracks(root, args.split)
+    splits = ("train", "test") if args.split == "all" else (args.split,)
+    tracks = [t for split in splits for t in datasets.load_tracks(root, split)]
     for t in tracks:
         t0 = time.perf_counter()
         est = separate_other(separator, t.load("mixture", rate=rate, channels=ch), rate,
                              chunk_s=cfg.unmix.chunk_s, device=args.device)
-        audio_mod.write_audio(out / t.name / "other.wav", est, rate, subtype="FLOAT")
-        print(f"{t.name}: {est.shape[1] / rate:.1f} s separated in {time.perf_counter() - t0:.1f} s")
+        if out is None:  # where datasets.input_audio looks for it
+            path = datasets.estimate_path(cfg, t)
+        else:
+            path = (out / t.subset if len(splits) > 1 else out) / t.name / "other.wav"
+        audio_mod.write_audio(path, est, rate, subtype="FLOAT")
+        print(f"{t.name}: {est.shape[1] / rate:.1f} s separated in {time.perf_counter() - t0:.1f} s: {path}")
+    out = out or datasets.estimates_root(cfg)
     if args.evaluate:
         result = evaluate_unmix(cfg, separator=separator, tracks=tracks, device=args.device, write=False)
         (out / "scores.json").write_text(json.dumps(result, indent=2))

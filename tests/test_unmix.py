@@ -294,6 +294,13 @@ def test_cli_writes_estimates_and_refuses_missing_weights(trained, tiny_root, tm
     assert cli.main(["unmix", "--root", str(tiny_root), "--split", "test", "--out", str(out),
                      "--train", "--preset", "tiny"]) == 0
     assert len(list(out.glob("*/other.wav"))) == 2
+    # Without --out the estimates go where the pipeline reads them (data.source = "unmix").
+    monkeypatch.setenv("MSS_DATA_DIR", str(tmp_path / "data"))
+    assert cli.main(["unmix", "--root", str(tiny_root), "--split", "all", "--train", "--preset", "tiny"]) == 0
+    cfg = get_config("tiny").replace(data={"source": "unmix"})
+    tracks = datasets.load_tracks(tiny_root, "train") + datasets.load_tracks(tiny_root, "test")
+    assert all(datasets.estimate_path(cfg, t).is_relative_to(tmp_path / "data") for t in tracks)
+    assert all(datasets.input_audio(t, cfg).shape[1] > 0 for t in tracks)
     empty = tmp_path / "no_weights"
     empty.mkdir()
     refused = ["unmix", "--root", str(tiny_root), "--out", str(out), "--weights", str(empty),
