@@ -318,7 +318,7 @@ def method_comparison(df, metric: str = "si_sdri_db", fig=None, title: str = "")
                title="decoding (boxes: matched track x instrument pairs) and reference medians")
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, min(0.3, 0.85 / fig.get_figheight()), 1, 1))  # ~0.85 inch for the legend
     return fig
 
 
