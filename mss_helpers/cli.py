@@ -53,6 +53,8 @@ _OS_ADVICE = {
     errno.EACCES: ("permission denied", "check the folder's permissions or choose another output folder"),
     errno.EPERM: ("operation not permitted", "check the folder's permissions or choose another output folder"),
     errno.EROFS: ("read-only file system", "choose an output folder on a writable disk"),
+    errno.ENOTDIR: ("a file is where a folder is needed", "choose another output folder or move the file"),
+    errno.EEXIST: ("a file is where a folder is needed", "choose another output folder or move the file"),
 }
 
 

@@ -26,7 +26,7 @@ from .frames import frame_labels
 STEMS = ("mixture", "vocals", "drums", "bass", "other")
 
 
-from .errors import AudioError, DataRootError, RunNotFoundError  # noqa: E402,F401  (DataRootError re-exported)
+from .errors import AudioError, ConfigError, DataRootError, RunNotFoundError  # noqa: E402,F401  (re-exported)
 
 
 def _layout_hint(root: Path) -> str:
@@ -174,7 +174,8 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
 def split_train_val(tracks: list[Track], n_val: int, seed: int = 0) -> tuple[list[Track], list[Track]]:
     """Hold ``n_val`` training tracks out for validation (seeded, deterministic)."""
     if not 0 < n_val < len(tracks):
-        raise ValueError(f"need 0 < n_val < {len(tracks)} tracks, got n_val={n_val}")
+        raise ConfigError(f"holding out n_val={n_val} validation tracks needs 0 < n_val < the number of "
+                          f"training tracks ({len(tracks)}); add training tracks or change DataConfig.n_val_tracks")
     order = np.random.default_rng(seed).permutation(len(tracks))
     val = sorted(order[:n_val])
     train = sorted(order[n_val:])

@@ -57,6 +57,8 @@ def roots(tmp_path_factory):
     (base / "corrupt_mp4" / "test").mkdir(parents=True)
     (base / "corrupt_mp4" / "test" / "song.stem.mp4").write_bytes(junk)
     out["corrupt_mp4"] = base / "corrupt_mp4"
+    out["one_train"] = base / "one_train"
+    _track(out["one_train"] / "train" / "a")
     (base / "empty").mkdir()
     out["empty"] = base / "empty"
     out["a_file"] = base / "a_file.txt"
@@ -203,6 +205,16 @@ def test_another_sample_rate_is_resampled_not_an_error(main, roots, tmp_path):
 ])
 def test_bad_options_give_one_line(main, argv, names):
     _assert_one_line_error(*main(*argv), names)
+
+
+def test_too_few_training_tracks_for_validation(main, roots, tmp_path):
+    code, err = main("train", "--root", roots["one_train"], "--run-dir", tmp_path / "run", "--no-eval")
+    _assert_one_line_error(code, err, ["n_val=1", "training tracks (1)"])
+
+
+def test_output_folder_that_is_a_file(main, roots):
+    code, err = main("evaluate", "--root", roots["good"], "--methods", "mixture", "--out", roots["a_file"])
+    _assert_one_line_error(code, err, ["a file is where a folder is needed", str(roots["a_file"])])
 
 
 def test_unknown_preset_from_the_environment_says_so(main, monkeypatch):
