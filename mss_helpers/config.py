@@ -131,6 +131,35 @@ class UnmixConfig:
 
 
 @dataclass(frozen=True)
+class SeparatorConfig:
+    """The MixIT separator (:mod:`mss_helpers.separator`) and the grouping of its outputs."""
+
+    n_outputs: int = 8  # M; the loss searches all 2^M partitions
+    n_fft: int = 512
+    hop: int = 128
+    arch: str = "blstm"  # mask network: "blstm" or "tdcn" (dilated conv blocks)
+    hidden: int = 128  # BLSTM units per direction / TDCN channels
+    layers: int = 2  # BLSTM layers / TDCN dilations per repeat (1, 2, ..., 2^(layers-1), twice)
+    clip_s: float = 2.0  # length of each excerpt of a mixture of mixtures
+    gain_db: float = 5.0  # each excerpt scaled by a gain drawn from +-gain_db
+    snr_max_db: float = 30.0  # soft threshold of the negative-SNR loss
+    output_penalty: float = 0.0  # weight of the active-output penalty (0: off)
+    epochs: int = 20  # 2000 steps: ~0.3 s/step on an idle 2-core machine; max_minutes caps it
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 5.0
+    val_clips: int = 32
+    max_minutes: float | None = 9.5  # stop (and checkpoint) after this wall time
+    chunk_s: float = 10.0  # separating long audio: chunk and overlap (overlap-add)
+    overlap_s: float = 1.0
+    energy_floor_db: float = -25.0  # outputs this far below the loudest are inactive (k = auto)
+    k_range: tuple[int, int] = (2, 5)  # searched for k = auto
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
@@ -138,6 +167,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     unmix: UnmixConfig = field(default_factory=UnmixConfig)
+    separator: SeparatorConfig = field(default_factory=SeparatorConfig)
 
     def replace(self, **sections) -> "Config":
         """Return a copy with whole sections or section fields changed.
@@ -165,6 +195,9 @@ PRESETS: dict[str, Config] = {
                               stft_n_fft=512, stft_hop=128, nmf_components=8),
         unmix=UnmixConfig(hidden_size=16, epochs=1, steps_per_epoch=3, batch_size=2, clip_s=1.0,
                           chunk_s=2.0, n_fft=512, n_hop=128),
+        separator=SeparatorConfig(n_outputs=4, n_fft=256, hop=64, hidden=16, layers=1, clip_s=1.0, epochs=2,
+                                  steps_per_epoch=3, batch_size=2, val_clips=2, chunk_s=2.0, overlap_s=0.5,
+                                  k_range=(2, 3), max_minutes=None),
     ),
     # Tuned on the rendered cpu set (issue 3): hop 64 = 250 latent frames/s, 16 latent channels =
     # 4x compression; no LSTM and 8 filters so ~1600 steps fit the 7-minute CPU budget; the waveform
@@ -184,6 +217,8 @@ PRESETS: dict[str, Config] = {
         cluster=ClusterConfig(stft_n_fft=2048, stft_hop=512, max_fit_frames=8000),
         unmix=UnmixConfig(hidden_size=512, nb_bins_max_hz=16000.0, n_fft=4096, n_hop=1024,
                           epochs=100, steps_per_epoch=200, clip_s=6.0),
+        separator=SeparatorConfig(n_fft=2048, hop=512, hidden=256, clip_s=4.0, epochs=100, steps_per_epoch=200,
+                                  batch_size=16, max_minutes=None),
     ),
 }
 
@@ -224,6 +259,7 @@ def config_from_dict(d: dict) -> Config:
         train=build(TrainConfig, d.get("train", {})),
         cluster=build(ClusterConfig, d.get("cluster", {})),
         unmix=build(UnmixConfig, d.get("unmix", {})),
+        separator=build(SeparatorConfig, d.get("separator", {})),
     )
 
 

@@ -1,0 +1,109 @@
+"""Figures of the MixIT notebook (07): the idea, training, over-separation, the table.
+
+Same conventions as :mod:`plots`: functions draw and return the figure, never
+``plt.show()``; save with ``plots.save_figure``. A leaf: nothing in the package
+imports it.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .plots import spectrogram
+
+GROUP_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                 "tab:olive", "tab:cyan", "tab:grey")
+
+
+def mixture_of_mixtures(y1, y2, outputs, assignment, rate: int, title: str = ""):
+    """The MixIT idea as a figure: two mixtures, their sum, the M outputs and the best partition.
+
+    Parameters
+    ----------
+    y1, y2 : (C, S) the two excerpts of "other" (different tracks)
+    outputs : (M, C, S) the separator's outputs for ``y1 + y2``
+    assignment : (M,) 0/1, 1 = output re-sums to mixture 1 (the loss's best partition)
+    """
+    M = len(outputs)
+    ncols = max(3, int(np.ceil(M / 2)))
+    fig = plt.figure(figsize=(2.6 * ncols, 7.2))
+    grid = fig.add_gridspec(3, ncols, height_ratios=[1.1, 1, 1])
+    top = [("mixture 1 (track A)", y1, "tab:blue"), ("mixture 2 (track B)", y2, "tab:orange"),
+           ("input: mixture 1 + mixture 2", y1 + y2, "black")]
+    for j, (name, sig, colour) in enumerate(top):
+        ax = fig.add_subplot(grid[0, j])
+        spectrogram(sig, rate, ax=ax, title=name)
+        ax.title.set_color(colour)
+        ax.set_xlabel("")
+    for i in range(M):
+        ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
+        to_first = bool(assignment[i])
+        spectrogram(outputs[i], rate, ax=ax, title=f"output {i + 1} -> mixture {1 if to_first else 2}")
+        colour = "tab:blue" if to_first else "tab:orange"
+        ax.title.set_color(colour)
+        for side in ax.spines.values():
+            side.set_edgecolor(colour)
+            side.set_linewidth(2.5)
+        ax.label_outer()
+    fig.suptitle(title or "MixIT: the outputs of a mixture of mixtures, partitioned to re-build each mixture")
+    fig.tight_layout()
+    return fig
+
+
+def training_curves(history: dict, title: str = ""):
+    """MixIT loss (negative SNR, dB) and the number of active outputs per epoch, train and validation."""
+    rows = [{"step": e["step"], "split": split, "neg_snr": e[split].get("neg_snr", e[split]["total"]),
+             "active": e[split].get("active", np.nan)}
+            for e in history["epochs"] for split in ("train", "val")]
+    df = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
+    sns.lineplot(data=df, x="step", y="neg_snr", hue="split", marker="o", ax=axes[0])
+    axes[0].set_ylabel("MixIT loss: -SNR summed over both mixtures (dB)")
+    sns.lineplot(data=df, x="step", y="active", hue="split", marker="o", ax=axes[1])
+    axes[1].set_ylabel("outputs with > 1% of the energy")
+    for ax in axes:
+        ax.set_xlabel("optimiser step")
+    fig.suptitle(title or "MixIT training")
+    fig.tight_layout()
+    return fig
+
+
+def over_separation(counts: pd.DataFrame, n_outputs: int, ax=None, title: str = ""):
+    """Active outputs per track against the track's true number of instruments.
+
+    ``counts`` has columns ``n_instruments`` and ``n_active`` (one row per track).
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = ax.figure
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, size=(2, len(counts)))
+    ax.scatter(counts["n_instruments"] + jitter[0], counts["n_active"] + jitter[1], alpha=0.7)
+    lo, hi = 1, max(n_outputs, int(counts["n_instruments"].max()))
+    ax.plot([lo, hi], [lo, hi], color="grey", ls="--", label="as many outputs as instruments")
+    ax.axhline(n_outputs, color="tab:red", ls=":", label=f"all {n_outputs} outputs")
+    ax.set_xlabel("instruments in the track (true count)")
+    ax.set_ylabel("active outputs (above the energy floor)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "Over-separation per test track")
+    return fig
+
+
+def row_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: str = ""):
+    """Horizontal bars of a summary table's ``metric``, one bar per labelled row (column ``row``)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.2))
+    fig = ax.figure
+    t = table.dropna(subset=[metric])
+    colours = ["tab:grey" if ("oracle" in r or "ceiling" in r) else "tab:blue" for r in t["row"]]
+    ax.barh(t["row"], t[metric], color=colours)
+    ax.axvline(0, color="black", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("median SI-SDRi (dB)" if metric == "si_sdri_db" else metric)
+    ax.set_title(title)
+    return fig
+
+
+__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars"]
