@@ -108,6 +108,10 @@ class ClusterConfig:
     stft_n_fft: int = 1024
     stft_hop: int = 256
     nmf_components: int = 24
+    # Inputs longer than nmf_fit_s: NMF templates are fit on an excerpt of that many seconds and the
+    # activations solved nmf_chunk_s seconds at a time, so the cost grows linearly (nmf.factorise).
+    nmf_fit_s: float = 20.0
+    nmf_chunk_s: float = 30.0
     seed: int = 0
 
 

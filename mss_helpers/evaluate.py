@@ -30,24 +30,15 @@ import numpy as np
 
 from . import paths, separate
 from .config import Config, config_to_dict, git_commit
-from .errors import ConfigError, DataRootError, RunNotFoundError
+from .errors import ConfigError, DataRootError, RunNotFoundError, UserError
 
-UNSUPERVISED = ("mixture_mse", "assignment_entropy", "spectral_entropy", "sparsity", "energy_share")
-COLUMNS = ("track", "method", "decoding", "k", "k_label", "instrument", "estimate", "si_sdr_db",
-           "si_sdri_db", "sdr_db") + UNSUPERVISED + ("note",)
-SCORES = ("si_sdr_db", "si_sdri_db", "sdr_db")
-
-
-SILENT_REFERENCE_DB = -60.0  # dBFS; below it an instrument of "other" counts as absent from the track
-
-
-def all_methods(cfg: Config) -> tuple[str, ...]:
-    """Every method in table order: references, latent-frame clusterings, latent NMF."""
-    return separate.REFERENCE_METHODS + tuple(cfg.cluster.methods) + separate.LATENT_TF_METHODS
-
-
-def _needs_model(methods) -> bool:
-    return any(m not in separate.REFERENCE_METHODS for m in methods)
+# The per-track parts live in evaluate_track; their names stay importable from here.
+from .evaluate_track import (COLUMNS, SCORES, SILENT_REFERENCE_DB, UNSUPERVISED, all_methods,  # noqa: F401
+                             evaluate_track, score_setting, separate_track)
+from .evaluate_track import cluster_methods as _cluster_methods
+from .evaluate_track import load_models
+from .evaluate_track import needs_model as _needs_model
+from .evaluate_track import OPTIONAL_METHODS
 
 
 def _parse_ks(ks) -> list:
@@ -67,159 +58,6 @@ def _parse_ks(ks) -> list:
                               "e.g. --k 2,3,n")
         out.append(value)
     return out
-
-
-def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=None, seed: int = 0):
-    """Run every (method, k) on one input; yield settings with their estimates.
-
-    Parameters
-    ----------
-    x : (channels, samples) float32, the input
-    refs : dict name -> (channels, samples), the instruments ({} without ground truth)
-    methods : names from :func:`all_methods`
-    ks : ints and/or "n"
-    model : SEANetVAE, needed by the latent methods
-
-    Yields
-    ------
-    dict with ``method``, ``decoding``, ``k``, ``k_label``, ``estimates``
-    (list of (channels, samples) float32) and ``labels`` (frame labels or None).
-    """
-    from .cluster import DENSITY_METHODS, METHODS, ClusterError, cluster_frames
-
-    c = cfg.cluster
-    n_refs = len(refs)
-    frames = None
-    cache: dict = {}
-    if _needs_model(methods):
-        if model is None:
-            raise ValueError("the latent methods need a trained model (model=None given)")
-        from .latents import encode_track
-
-        frames = encode_track(model, x)
-
-    def concrete(k):
-        return n_refs if k == "n" else k
-
-    for method in methods:
-        if method == "mixture":
-            yield _setting(method, "-", max(n_refs, 1), "n", separate.mixture_estimate(x, max(n_refs, 1)))
-        elif method in ("oracle_irm", "oracle_frames"):
-            if not refs:
-                continue  # oracles need ground truth
-            est = (separate.oracle_irm(x, refs, c.stft_n_fft, c.stft_hop) if method == "oracle_irm"
-                   else separate.oracle_frames(x, refs, model.hop_length if model is not None
-                                               else int(np.prod(cfg.model.ratios))))
-            yield _setting(method, "-", n_refs, "n", est)
-        elif method in ("nmf", "latent_nmf"):
-            done: dict = {}  # k -> estimates, so k="n" equal to a fixed k is not computed twice
-            for k in ks:
-                kk = concrete(k)
-                if kk < 1:
-                    continue
-                if kk not in done:
-                    if method == "nmf":
-                        done[kk] = separate.nmf_cluster(x, kk, c.nmf_components, c.stft_n_fft, c.stft_hop,
-                                                        seed, rate=cfg.data.sample_rate, cache=cache)
-                    else:
-                        done[kk] = separate.latent_nmf(model, x, kk, c.nmf_components, c.stft_n_fft,
-                                                       c.stft_hop, seed, cache=cache)
-                yield _setting(method, "-" if method == "nmf" else "soft", kk, str(k), done[kk])
-        elif method in METHODS:
-            done = {}  # k -> (hard, soft) settings
-            for k in ks:
-                if method in DENSITY_METHODS:
-                    if "auto" in done:
-                        continue
-                    kk, label = None, "auto"
-                else:
-                    kk, label = concrete(k), str(k)
-                    if kk < 1:
-                        continue
-                if (kk or "auto") in done:
-                    for prev in done[kk]:
-                        yield {**prev, "k_label": label}
-                    continue
-                try:
-                    res = cluster_frames(frames, method, kk, embedding=c.embedding, cfg=c, seed=seed)
-                except ClusterError as exc:  # e.g. DBSCAN finding only noise: a result, kept in the table
-                    done[kk or "auto"] = [{**_setting(method, d, 0, label, None), "note": str(exc)}
-                                          for d in ("hard", "soft")]
-                    yield from done[kk or "auto"]
-                    continue
-                hard = separate.hard_time_masks(model, frames, res.labels, x.shape[1])
-                first = _setting(method, "hard", res.k, label, hard, res.labels)
-                yield first
-                soft = separate.soft_masks(x, hard, c.stft_n_fft, c.stft_hop)
-                second = _setting(method, "soft", res.k, label, soft, res.labels)
-                yield second
-                done[kk or "auto"] = [first, second]
-        else:
-            raise ConfigError(f"unknown method {method!r}; choose from {', '.join(all_methods(cfg))}")
-
-
-def _setting(method, decoding, k, k_label, estimates, labels=None) -> dict:
-    return {"method": method, "decoding": decoding, "k": int(k), "k_label": k_label,
-            "estimates": estimates, "labels": labels}
-
-
-def score_setting(x: np.ndarray, refs: dict, setting: dict, rate: int) -> list[dict]:
-    """Rows of one setting: per instrument (matched or not) and per unmatched estimate.
-
-    Without ground truth, one row per estimate with only the unsupervised columns.
-    """
-    from . import cluster_metrics, separation_metrics
-
-    ests = setting["estimates"]
-    common = {"method": setting["method"], "decoding": setting["decoding"], "k": setting["k"],
-              "k_label": setting["k_label"], "note": setting.get("note", "")}
-    if ests is None:  # the method failed on this track: its instruments count as missed
-        empty = {c: None for c in ("estimate",) + SCORES + UNSUPERVISED}
-        return [{**common, **empty, "instrument": n} for n in refs] or [{**common, **empty, "instrument": ""}]
-    shares = cluster_metrics.energy_shares(ests)
-    per_est = []
-    for e, share in zip(ests, shares):
-        silent = not np.any(e)
-        per_est.append({"spectral_entropy": None if silent else cluster_metrics.spectral_entropy(e),
-                        "sparsity": None if silent else cluster_metrics.sparsity(e), "energy_share": share})
-    common = {**common, "mixture_mse": cluster_metrics.mixture_mse(x, ests),
-              "assignment_entropy": (cluster_metrics.assignment_entropy(setting["labels"])
-                                     if setting["labels"] is not None else None)}
-    if not refs:
-        return [{**common, "instrument": "", "estimate": j, **{s: None for s in SCORES}, **per_est[j]}
-                for j in range(len(ests))]
-    rows = separation_metrics.match_estimates(refs, ests, x)
-    matched = [r for r in rows if r["instrument"] and r["estimate"] is not None]
-    sdr = _bss_sdr_pairs(refs, ests, matched, rate)
-    out = []
-    for r in rows:
-        j = r["estimate"]
-        extra = per_est[j] if j is not None else {"spectral_entropy": None, "sparsity": None,
-                                                   "energy_share": None}
-        out.append({**common, "instrument": r["instrument"], "estimate": j, "si_sdr_db": r["si_sdr_db"],
-                    "si_sdri_db": r["si_sdri_db"], "sdr_db": sdr.get(r["instrument"]), **extra})
-    return out
-
-
-def _bss_sdr_pairs(refs: dict, ests: list, matched: list, rate: int) -> dict:
-    """BSS-eval SDR per matched instrument; an undefined one (every window silent) stays None."""
-    from .separation_metrics import bss_sdr
-
-    if not matched:
-        return {}
-    R = np.stack([refs[r["instrument"]] for r in matched])
-    E = np.stack([ests[r["estimate"]] for r in matched])
-    try:
-        values = bss_sdr(R, E, rate, backend="fast")
-        return {r["instrument"]: float(v) for r, v in zip(matched, values)}
-    except ValueError:
-        out = {}
-        for i, r in enumerate(matched):  # score pairs one by one so one silent estimate spoils only itself
-            try:
-                out[r["instrument"]] = float(bss_sdr(R[i:i + 1], E[i:i + 1], rate, backend="fast")[0])
-            except ValueError:
-                out[r["instrument"]] = None
-        return out
 
 
 def summarize(df):
@@ -276,7 +114,8 @@ def markdown_table(df, floatfmt: str = "{:.2f}") -> str:
 
 def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, methods=None, ks=None,
                    out_dir=None, examples_dir=None, example_tracks: int = 2, progress: bool = True,
-                   write_results: bool | None = None, max_tracks: int | None = None):
+                   write_results: bool | None = None, max_tracks: int | None = None, jobs: int | None = None,
+                   resume: bool = True):
     """Separate every track of ``split`` with every method and score it.
 
     Parameters
@@ -294,11 +133,18 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     write_results : also write ``results_dir()/separation_<preset>.csv`` and
         ``.md``; default: when ``root`` is the preset's own data set
     max_tracks : only the first tracks (quick looks)
+    jobs : worker processes (default ``min(2, cpu_count)``); tracks are
+        separated in parallel, rows come back in track order as with ``jobs=1``
+    resume : reuse the rows of tracks a previous run finished with the same
+        settings, code, model and data (cached under ``out_dir/tracks/``)
 
     Returns
     -------
     pandas.DataFrame with the columns of :data:`COLUMNS`, one row per
     (track, method, decoding, k, instrument) and per unmatched estimate.
+    ``df.attrs["failed_tracks"]`` lists ``{"track", "reason"}`` for tracks
+    whose data could not be used (they are skipped, the others scored); a
+    :class:`UserError` is raised when every track fails.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -309,69 +155,88 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     own_root = root is None or Path(root).expanduser().resolve() == cfg.data.resolved_root()
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     methods = tuple(methods) if methods else all_methods(cfg)
-    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()]
+    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
+               and m not in OPTIONAL_METHODS]
     if unknown:
         raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
                           f"choose from {', '.join(all_methods(cfg))}")
     ks = _parse_ks(ks if ks is not None else tuple(cfg.cluster.ks) + ("n",))
-    model = None
     if _needs_model(methods):
-        from .model import load_model
         from .train import ae_run_dir
 
         run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
-        model, _ = load_model(run_dir)
-    tracks = datasets.load_tracks(root, split)[:max_tracks]
-    rate = cfg.data.sample_rate
-    rows, timing = [], {}  # separation seconds per method (encoding counts for the first latent one)
-    for i, track in enumerate(tqdm(tracks, desc=f"separate {split}", disable=not progress)):
-        x = datasets.input_audio(track, cfg)
-        # Instruments silent for the whole excerpt (they rested throughout) are not references.
-        refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
-        refs = {n: separate._fit_length(r, x.shape[1]) for n, r in refs.items()}
-        tick = time.time()
-        for setting in separate_track(x, refs, methods, ks, cfg, model=model, seed=cfg.cluster.seed):
-            timing[setting["method"]] = timing.get(setting["method"], 0.0) + time.time() - tick
-            srows = score_setting(x, refs, setting, rate)
-            rows += [{"track": track.name, **r} for r in srows]
-            # A setting whose clustering failed (estimates None) has nothing to listen to.
-            if examples_dir is not None and i < example_tracks and setting["estimates"]:
-                from . import examples
+        load_models(run_dir, methods)  # a missing run fails here, once, not in every worker
+    if "mixit" in methods:
+        from .separator import load_separator
 
-                key = examples.method_key(setting["method"], setting["decoding"], setting["k"])
-                examples.write_example(examples_dir, track.name, rate, x, refs, key, setting["estimates"],
-                                       [r for r in srows if r["instrument"]])
-            tick = time.time()
+        load_separator(cfg)  # RunNotFoundError naming `train-separator`, before any work
+    tracks = datasets.load_tracks(root, split)[:max_tracks]
+    out_dir = Path(out_dir) if out_dir else paths.runs_dir() / f"evaluate_{cfg.name}_{split}"
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+    work = [{"cfg": cfg, "root": str(root), "split": split, "track": t.name, "methods": tuple(methods),
+             "ks": ks, "run_dir": str(run_dir) if _needs_model(methods) else None,
+             "examples_dir": str(examples_dir) if examples_dir is not None and i < example_tracks else None,
+             "cache_dir": str(out_dir / "tracks") if resume else None, "threads": 1 if jobs > 1 else None}
+            for i, t in enumerate(tracks)]
+    if jobs == 1 or len(work) <= 1:
+        results = map(evaluate_track, work)
+    else:
+        from joblib import Parallel, delayed
+
+        # loky worker processes; the generator yields results in track order, as they finish.
+        results = Parallel(n_jobs=min(jobs, len(work)), backend="loky", return_as="generator")(
+            delayed(evaluate_track)(w) for w in work)
+    rows, timing, failed, reused = [], {}, [], 0  # timing: separation seconds per method
+    for res in tqdm(results, total=len(work), desc=f"separate {split}", disable=not progress):
+        if res["error"] is not None:
+            failed.append({"track": res["track"], "reason": res["error"]})
+            continue
+        rows += res["rows"]
+        reused += int(res["reused"])
+        for m, v in res["timing"].items():
+            timing[m] = timing.get(m, 0.0) + v
+    if tracks and len(failed) == len(tracks):
+        raise UserError(f"every track of {root} ({split} split) failed, nothing was scored; first: "
+                        f"{failed[0]['track']}: {failed[0]['reason']}")
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     summary = summarize(df)
-    out_dir = Path(out_dir) if out_dir else paths.runs_dir() / f"evaluate_{cfg.name}_{split}"
     meta = {"preset": cfg.name, "commit": git_commit(), "root": str(root), "split": split,
             "run_dir": str(run_dir) if run_dir else None, "methods": list(methods), "ks": ks,
-            "n_tracks": len(tracks), "seconds": round(time.time() - t0, 1),
+            "n_tracks": len(tracks), "failed_tracks": failed, "reused_tracks": reused, "jobs": jobs,
+            "seconds": round(time.time() - t0, 1),
             "separation_seconds": {m: round(v, 1) for m, v in timing.items()}, "config": config_to_dict(cfg)}
     _write_outputs(df, summary, meta, out_dir, "separation", "summary")
     if write_results if write_results is not None else own_root:
         _write_outputs(df, summary, meta, paths.results_dir(), f"separation_{cfg.name}",
                        f"separation_{cfg.name}")
+    df.attrs["failed_tracks"] = failed
+    df.attrs["n_tracks"] = len(tracks)
     return df
 
 
-def _cluster_methods():
-    from .cluster import METHODS
+def default_jobs() -> int:
+    """Worker processes for the evaluation: both cores of the reference machine, at most."""
+    import os
 
-    return METHODS
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _write_outputs(df, summary, meta, out_dir: Path, csv_name: str, md_name: str) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out_dir / f"{csv_name}.csv", index=False, float_format="%.4f")
+    """The table (csv), the summary with the run's facts (json) and the summary (md), each atomically."""
     records = json.loads(summary.to_json(orient="records"))
-    (out_dir / f"{csv_name}.json").write_text(json.dumps({**meta, "summary": records}, indent=1))
     header = (f"# Separation of 'other' into instruments ({meta['preset']}, {meta['split']} split, "
               f"{meta['n_tracks']} tracks)\n\nMedians over matched (track, instrument) pairs; "
               "SI-SDR/SDR in dB; k_label n = the track's number of instruments, auto = found by the "
               "method.\n\n")
-    (out_dir / f"{md_name}.md").write_text(header + markdown_table(summary))
+    if meta.get("failed_tracks"):
+        header += ("Not scored (their data could not be used): "
+                   + "; ".join(f"{f['track']}: {f['reason']}" for f in meta["failed_tracks"]) + "\n\n")
+    paths.atomic_write(out_dir / f"{csv_name}.csv", lambda p: df.to_csv(p, index=False, float_format="%.4f"))
+    paths.atomic_write(out_dir / f"{csv_name}.json",
+                       lambda p: Path(p).write_text(json.dumps({**meta, "summary": records}, indent=1)))
+    paths.atomic_write(out_dir / f"{md_name}.md", lambda p: Path(p).write_text(header + markdown_table(summary)))
 
 
 # --- CLI -------------------------------------------------------------------------------
@@ -388,6 +253,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--k", default=None, help="comma-separated k values, 'n' = true number (default: preset)")
     parser.add_argument("--examples", default=None, help="also write listening examples to this folder")
     parser.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="tracks separated in parallel (default: min(2, number of CPU cores))")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="recompute every track (default: reuse tracks a previous run finished)")
 
 
 def run(args) -> int:
@@ -397,7 +266,8 @@ def run(args) -> int:
     # Every argument is checked before any work (rendering data, loading a model).
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     ks = _parse_ks(args.k.split(",")) if args.k else None
-    unknown = [m for m in methods or () if m not in all_methods(cfg) and m not in _cluster_methods()]
+    unknown = [m for m in methods or () if m not in all_methods(cfg) and m not in _cluster_methods()
+               and m not in OPTIONAL_METHODS]
     if unknown:
         raise ConfigError(f"--methods: unknown methods {', '.join(unknown)}; "
                           f"choose from {', '.join(all_methods(cfg))}")
@@ -420,6 +290,42 @@ def run(args) -> int:
                                    f"train it first: python -m mss_helpers train {how}, or evaluate only "
                                    f"the reference methods: --methods {','.join(separate.REFERENCE_METHODS)}")
     df = run_evaluation(cfg, root=args.root, split=args.split, run_dir=args.run, methods=methods, ks=ks,
-                        out_dir=args.out, examples_dir=args.examples, max_tracks=args.max_tracks)
+                        out_dir=args.out, examples_dir=args.examples, max_tracks=args.max_tracks,
+                        jobs=args.jobs, resume=not args.no_resume)
     print(markdown_table(summarize(df)))
+    failed = df.attrs.get("failed_tracks") or []
+    if failed:
+        import sys
+
+        n = df.attrs.get("n_tracks", len(failed))
+        reasons = "; ".join(f"{f['track']}: {f['reason']}" for f in failed)
+        print(f"warning: {len(failed)} of {n} tracks failed: {reasons}", file=sys.stderr)
     return 0
+
+
+# --- what a notebook opened on its own needs -------------------------------------------------
+
+
+def examples_dir(cfg: Config) -> Path:
+    """``runs_dir()/examples_<preset>_<config hash>``: listening examples of this exact config."""
+    from .config import config_hash
+
+    return paths.runs_dir() / f"examples_{cfg.name}_{config_hash(cfg)}"
+
+
+def ensure_examples(cfg: Config, n_tracks: int = 2, progress: bool = True) -> Path:
+    """The preset's listening examples (:func:`examples_dir`), reused when present, else written now.
+
+    Separates only the first ``n_tracks`` test tracks with every method, using the autoencoder
+    of ``train.ensure_autoencoder``, and writes no result tables (the full comparison owns them).
+    """
+    from .examples import list_tracks
+    from .train import ensure_autoencoder
+
+    out = examples_dir(cfg)
+    if out.is_dir() and list_tracks(out):
+        return out
+    run_evaluation(cfg, run_dir=ensure_autoencoder(cfg, progress=progress), examples_dir=out,
+                   example_tracks=n_tracks, max_tracks=n_tracks, write_results=False, progress=progress,
+                   out_dir=paths.runs_dir() / f"evaluate_{cfg.name}_examples")
+    return out

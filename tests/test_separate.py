@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mss_helpers import separate
+from mss_helpers import nmf, separate
 from mss_helpers.config import get_config
 
 RATE = 8000
@@ -129,11 +129,11 @@ def test_nmf_cluster_separates_two_tones_and_sums_to_input():
     b = b.astype(np.float32)
     x = a + b + 1e-4 * rng.standard_normal(a.shape).astype(np.float32)
     for features in ("log_templates", "mfcc", "mfcc_act"):
-        est = separate.nmf_cluster(x, k=2, n_components=6, n_fft=512, hop=128, seed=0,
+        est = nmf.nmf_cluster(x, k=2, n_components=6, n_fft=512, hop=128, seed=0,
                                    features=features, rate=RATE)
         assert len(est) == 2
         np.testing.assert_allclose(np.sum(est, axis=0), x, atol=1e-4)
-    est = separate.nmf_cluster(x, k=2, n_components=4, n_fft=512, hop=128, seed=0,
+    est = nmf.nmf_cluster(x, k=2, n_components=4, n_fft=512, hop=128, seed=0,
                                features="log_templates", rate=RATE)
     best = max(si_sdr(a, est[0]) + si_sdr(b, est[1]), si_sdr(a, est[1]) + si_sdr(b, est[0]))
     assert best / 2 > 15  # the mixture scores about 0 dB
@@ -145,7 +145,7 @@ def test_latent_nmf_returns_k_mixture_consistent_estimates():
     x = s["a"] + s["b"]
     cache = {}
     for k in (2, 3):
-        est = separate.latent_nmf(model, x, k=k, n_components=4, n_fft=256, hop=64, cache=cache)
+        est = nmf.latent_nmf(model, x, k=k, n_components=4, n_fft=256, hop=64, cache=cache)
         assert len(est) == k
         np.testing.assert_allclose(np.sum(est, axis=0), x, atol=1e-4)
     assert len(cache) == 2  # the NMF and the encodes were computed once for both k
@@ -154,12 +154,74 @@ def test_latent_nmf_returns_k_mixture_consistent_estimates():
 def test_bad_inputs_raise_clear_errors():
     x = np.zeros((1, 100), np.float32)
     with pytest.raises(ValueError, match="silent"):
-        separate.nmf_cluster(x, 2, 4, 64, 16)
+        nmf.nmf_cluster(x, 2, 4, 64, 16)
     with pytest.raises(ValueError, match="at least as many"):
-        separate.nmf_cluster(x + 1, 5, 4, 64, 16)
+        nmf.nmf_cluster(x + 1, 5, 4, 64, 16)
     with pytest.raises(ValueError, match="shape"):
         separate.oracle_irm(x, {"a": np.zeros((1, 50))}, 64, 16)
     with pytest.raises(ValueError, match="empty"):
         separate.oracle_frames(x, {}, 16)
     with pytest.raises(ValueError, match="channels, samples"):
         separate.mixture_estimate(np.zeros(10))
+
+
+def two_timbres(seconds=6.0, seed=4):
+    """A low tone and a bright two-partial tone taking turns every 1/3 s, plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(RATE * seconds)) / RATE
+    env_a = (np.sin(2 * np.pi * 1.5 * t) > 0).astype(float)
+    a = (0.5 * env_a * np.sin(2 * np.pi * 300 * t))[None].astype(np.float32)
+    b = ((1 - env_a) * (0.5 * np.sin(2 * np.pi * 1100 * t) + 0.2 * np.sin(2 * np.pi * 2200 * t)))[None]
+    b = b.astype(np.float32)
+    return a, b, a + b + 1e-4 * rng.standard_normal(a.shape).astype(np.float32)
+
+
+def test_fit_excerpt_spreads_blocks_over_the_input_and_keeps_short_inputs():
+    x = np.arange(1000, dtype=np.float32)[None]
+    assert nmf.fit_excerpt(x, 1000) is not None and nmf.fit_excerpt(x, 1000).shape == (1, 1000)
+    ex = nmf.fit_excerpt(x, 100, n_blocks=4)
+    assert ex.shape == (1, 100)
+    assert ex[0, 0] == 0 and ex[0, -1] == 999  # the first and the last block are in it
+
+
+def test_solve_activations_with_fixed_templates_reconstructs_and_chunks_agree():
+    rng = np.random.default_rng(5)
+    W = rng.random((40, 3)) + 0.01
+    H = rng.random((3, 90)) + 0.01
+    V = W @ H
+    whole = nmf.solve_activations(V, W, max_iter=500)
+    chunked = nmf.solve_activations(V, W, max_iter=500, chunk_frames=7)
+    assert whole.shape == chunked.shape == (3, 90)
+    assert np.linalg.norm(W @ whole - V) / np.linalg.norm(V) < 0.02
+    np.testing.assert_allclose(W @ chunked, W @ whole, rtol=0.05, atol=1e-3)
+
+
+def test_chunked_nmf_matches_whole_input_nmf_and_sums_to_input():
+    a, b, x = two_timbres()
+    kw = dict(k=2, n_components=4, n_fft=512, hop=128, seed=0, features="log_templates", rate=RATE)
+    whole = nmf.nmf_cluster(x, **kw)
+    cache = {}
+    chunked = nmf.nmf_cluster(x, fit_s=2.0, chunk_s=1.0, cache=cache, **kw)
+    f = next(iter(cache.values()))
+    assert f.chunked and f.excerpt.shape[1] == 2 * RATE and f.H.shape[1] == f.X.shape[-1]
+    np.testing.assert_allclose(np.sum(chunked, axis=0), x, atol=1e-4)
+    for est in (whole, chunked):
+        best = max(si_sdr(a, est[0]) + si_sdr(b, est[1]), si_sdr(a, est[1]) + si_sdr(b, est[0]))
+        assert best / 2 > 12
+    # Both paths find the same two groups: each chunked estimate is close to a whole-input one.
+    for c in chunked:
+        assert max(si_sdr(w, c) for w in whole) > 15
+    # An input no longer than fit_s is factorised whole, exactly as without fit_s.
+    short = nmf.nmf_cluster(x[:, : RATE], fit_s=2.0, **kw)
+    np.testing.assert_array_equal(np.stack(short), np.stack(nmf.nmf_cluster(x[:, : RATE], **kw)))
+
+
+def test_chunked_latent_nmf_encodes_only_the_excerpt():
+    model = linear_stand_in(hop=4)
+    _, _, x = two_timbres(seconds=3.0)
+    cache = {}
+    est = nmf.latent_nmf(model, x, k=2, n_components=4, n_fft=256, hop=64, cache=cache, fit_s=1.0, chunk_s=0.5)
+    assert len(est) == 2
+    np.testing.assert_allclose(np.sum(est, axis=0), x, atol=1e-4)
+    f = [v for key, v in cache.items() if key[0] == "nmf"][0]
+    assert f.chunked and f.excerpt.shape[1] == RATE and f.H_fit.shape[1] == f.X_fit.shape[-1]
