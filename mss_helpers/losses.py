@@ -1,7 +1,7 @@
-"""Losses of the SEANet VAE: waveform MSE, multi-resolution STFT, KL, optional mel.
+"""Losses of the SEANet VAE: waveform MSE, multi-resolution STFT, KL, optional mel and SNR.
 
 The weights are FIXED for the whole run (``TrainConfig.mse_weight``,
-``stft_weight``, ``mel_weight``, ``kl_weight``), unlike the original project
+``stft_weight``, ``mel_weight``, ``snr_weight``, ``kl_weight``), unlike the original project
 whose weights drifted every epoch. The one schedule is a documented linear KL
 warm-up: the KL weight grows from 0 to ``kl_weight`` over ``kl_warmup_steps``
 optimiser steps and then stays put, so every loss after the warm-up -- and every
@@ -32,6 +32,21 @@ def waveform_mse(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error between waveforms ``(batch, channels, samples)``."""
     _check_pair(recon, x)
     return torch.mean((recon - x) ** 2)
+
+
+def neg_snr_db(recon: torch.Tensor, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Minus the signal-to-noise ratio in dB, averaged over clips ``(batch, channels, samples)``.
+
+    ``10 log10((||x - recon||^2 + eps) / (||x||^2 + eps))`` per clip and channel:
+    the reconstruction SNR the report scores, with its sign flipped so lower is
+    better. Unlike the MSE it weighs a quiet clip as much as a loud one (each
+    clip's error is measured against its own energy), as the median SNR over
+    tracks does. 0 for ``recon = 0``, very negative for ``recon ~= x``.
+    """
+    _check_pair(recon, x)
+    err = torch.sum(_flat(recon - x) ** 2, dim=-1)
+    energy = torch.sum(_flat(x) ** 2, dim=-1)
+    return torch.mean(10.0 * torch.log10((err + eps) / (energy + eps)))
 
 
 def _magnitude(x: torch.Tensor, n_fft: int) -> torch.Tensor:
@@ -101,7 +116,8 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, logvar: t
              step: int | None, tcfg, sample_rate: int | None = None) -> tuple[torch.Tensor, dict]:
     """Total VAE loss and its (unweighted) terms.
 
-    ``total = mse_weight * mse + stft_weight * stft + mel_weight * mel + kl_weight_at(step) * kl``
+    ``total = mse_weight * mse + stft_weight * stft + mel_weight * mel + snr_weight * neg_snr_db
+    + kl_weight_at(step) * kl``
 
     Parameters
     ----------
@@ -114,7 +130,8 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, logvar: t
     Returns
     -------
     total : scalar tensor
-    terms : {"mse", "stft", "kl", "mel", "kl_weight"} floats (mel is 0.0 when disabled)
+    terms : {"mse", "stft", "kl", "mel", "kl_weight"} floats (mel is 0.0 when disabled), plus
+        "neg_snr_db" when ``tcfg.snr_weight > 0``
     """
     mse = waveform_mse(recon, x)
     stft = stft_loss(recon, x, tcfg.stft_sizes)
@@ -130,4 +147,8 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, logvar: t
         mel_value = float(mel.detach())
     terms = {"mse": float(mse.detach()), "stft": float(stft.detach()), "kl": float(kl.detach()),
              "mel": mel_value, "kl_weight": beta}
+    if getattr(tcfg, "snr_weight", 0.0) > 0:
+        snr = neg_snr_db(recon, x)
+        total = total + tcfg.snr_weight * snr
+        terms["neg_snr_db"] = float(snr.detach())
     return total, terms

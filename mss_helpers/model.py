@@ -65,6 +65,12 @@ class SEANetVAE(nn.Module):
             self.decoder = seanet.SEANetDecoder(dimension=model_cfg.latent_dim, **common)
         self.mean_head = nn.Conv1d(model_cfg.encoder_dim, model_cfg.latent_dim, kernel_size=1)
         self.logvar_head = nn.Conv1d(model_cfg.encoder_dim, model_cfg.latent_dim, kernel_size=1)
+        if model_cfg.logvar_init is not None:
+            # Start as a nearly deterministic autoencoder (posterior std exp(logvar_init / 2)): with the
+            # default init the decoder first trains on latents drowned in unit-variance noise, and Adam
+            # lowers the log-variance by at most ~lr per step, so a short CPU run never gets rid of it.
+            nn.init.zeros_(self.logvar_head.weight)
+            nn.init.constant_(self.logvar_head.bias, float(model_cfg.logvar_init))
 
     # --- sizes -------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from mss_helpers.config import TrainConfig
-from mss_helpers.losses import kl_divergence, kl_weight_at, mel_loss, stft_loss, vae_loss, waveform_mse
+from mss_helpers.losses import (kl_divergence, kl_weight_at, mel_loss, neg_snr_db, stft_loss, vae_loss,
+                                 waveform_mse)
 
 
 def tone(freq, n=4096, rate=8000):
@@ -64,3 +65,28 @@ def test_vae_loss_is_the_weighted_sum_of_its_terms():
     assert float(total) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="sample_rate"):
         vae_loss(recon, x, mean, logvar, 5, tcfg)
+
+
+def test_neg_snr_db_is_minus_the_snr_of_each_clip():
+    torch.manual_seed(0)
+    x = torch.cat([tone(440), 0.01 * tone(660)])  # a loud and a quiet clip, (2, 1, 4096)
+    assert float(neg_snr_db(torch.zeros_like(x), x)) == pytest.approx(0.0, abs=1e-4)
+    assert float(neg_snr_db(x, x)) < -60
+    noise = torch.randn_like(x)
+    noise = noise / noise.pow(2).sum(-1, keepdim=True).sqrt() * x.pow(2).sum(-1, keepdim=True).sqrt()
+    # noise at 20 dB below each clip's own energy: -20 dB for the quiet clip as for the loud one
+    assert float(neg_snr_db(x + 0.1 * noise, x)) == pytest.approx(-20.0, abs=1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        neg_snr_db(x[:1], x)
+
+
+def test_snr_term_enters_the_total_only_when_weighted():
+    tcfg = TrainConfig(mse_weight=0.0, stft_weight=1.0, snr_weight=0.5, kl_weight=0.0, stft_sizes=(128, 256))
+    torch.manual_seed(0)
+    x, recon = tone(440), tone(440) + 0.05 * torch.randn(1, 1, 4096)
+    mean = logvar = torch.zeros(1, 4, 8)
+    total, terms = vae_loss(recon, x, mean, logvar, None, tcfg)
+    assert terms["neg_snr_db"] == pytest.approx(float(neg_snr_db(recon, x)), rel=1e-6)
+    assert float(total) == pytest.approx(terms["stft"] + 0.5 * terms["neg_snr_db"], rel=1e-5)
+    _, plain = vae_loss(recon, x, mean, logvar, None, TrainConfig(stft_sizes=(128, 256)))
+    assert "neg_snr_db" not in plain

@@ -130,3 +130,35 @@ def test_train_autoencoder_caches_and_reports(tiny_run, tiny_cfg, tiny_root):
     assert all(np.isfinite(v) for v in result["median"].values())
     saved = json.loads((paths.results_dir() / "autoencoder_tiny.json").read_text())
     assert saved["per_track"][0]["track"] == result["per_track"][0]["track"]
+
+
+def test_lr_factor_schedules():
+    from mss_helpers.errors import ConfigError
+
+    assert [train.lr_factor(s, 100) for s in (0, 50, 99)] == [1.0, 1.0, 1.0]
+    cos = [train.lr_factor(s, 100, "cosine", warmup_steps=10) for s in range(100)]
+    assert cos[0] == pytest.approx(0.1) and cos[9] == pytest.approx(1.0)  # linear warm-up
+    assert all(a >= b for a, b in zip(cos[9:], cos[10:]))  # then never rises
+    assert cos[-1] == pytest.approx(0.01)  # and ends at 1 % of the peak
+    one = [train.lr_factor(s, 100, "onecycle") for s in range(100)]
+    assert one[0] < 0.1 and max(one) == pytest.approx(1.0) and int(np.argmax(one)) == 24
+    assert one[-1] == pytest.approx(0.01 / 25)
+    with pytest.raises(ConfigError, match="lr_schedule"):
+        train.lr_factor(0, 10, "linear")
+
+
+def test_fit_follows_the_schedule_and_resumes_on_it(tmp_path):
+    def halving(step):
+        return 0.5 ** step
+
+    model, loss_fn, loader = regression_setup()
+    straight = run_fit(model, loss_fn, loader, tmp_path / "a", epochs=3, lr_schedule=halving)
+    # the lr of each epoch's last step (steps 3, 7, 11), times the peak 0.05
+    assert [e["lr"] for e in straight["epochs"]] == pytest.approx([0.05 * 0.5**s for s in (3, 7, 11)])
+    w_straight = model.weight.detach().clone()
+    model, loss_fn, loader = regression_setup()
+    run_fit(model, loss_fn, loader, tmp_path / "b", epochs=1, lr_schedule=halving)
+    model, loss_fn, loader = regression_setup()
+    resumed = run_fit(model, loss_fn, loader, tmp_path / "b", epochs=3, resume=True, lr_schedule=halving)
+    assert [e["lr"] for e in resumed["epochs"]] == [e["lr"] for e in straight["epochs"]]
+    torch.testing.assert_close(model.weight.detach(), w_straight)

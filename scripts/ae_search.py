@@ -1,0 +1,175 @@
+"""Screen autoencoder configurations on the cpu data set with one short, equal budget each.
+
+Every configuration in :data:`CONFIGS` is the ``cpu`` preset with a few fields
+changed. Each is trained for the same number of optimiser steps (``--steps``;
+its learning-rate schedule is squeezed into those steps), then scored like the
+real run: median SNR of whole test tracks (``train.evaluate_reconstruction``).
+One row per configuration goes to ``results_dir()/ae_search_<preset>.csv``
+(rows of other configurations already there are kept, so several processes can
+screen different configurations side by side; a lock file in the runs folder serialises writes).
+
+Timing columns: ``minutes`` is the training wall time (it depends on what else
+ran on the machine); ``cpu_s_per_step`` is the process CPU time per step, which
+does not, and is what predicts the idle-machine time (see ``--threads``).
+
+Usage::
+
+    python scripts/ae_search.py --list
+    OMP_NUM_THREADS=1 python scripts/ae_search.py --steps 600 --threads 1 base lat32 lat32_cos
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fcntl
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from mss_helpers import paths, train
+from mss_helpers.config import config_hash, get_config
+from mss_helpers.paths import atomic_write
+
+# name -> (section -> changed fields), relative to the preset. Keep the names stable: they are
+# the keys of the CSV rows.
+CONFIGS: dict[str, dict] = {
+    "base": {},
+    "lat32": {"model": {"latent_dim": 32}},
+    "lat32_cos": {"model": {"latent_dim": 32}, "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_1cycle": {"model": {"latent_dim": 32}, "train": {"lr_schedule": "onecycle"}},
+    "lat32_cos_stft0.1": {"model": {"latent_dim": 32},
+                          "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "stft_weight": 0.1}},
+    "lat32_cos_stft3": {"model": {"latent_dim": 32},
+                        "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "stft_weight": 3.0}},
+    "lat32_cos_b4": {"model": {"latent_dim": 32},
+                     "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "batch_size": 4}},
+    "lat32_cos_lr8e-3": {"model": {"latent_dim": 32},
+                         "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "lr": 8e-3}},
+    "lat32_cos_clip0.5": {"model": {"latent_dim": 32}, "data": {"clip_s": 0.5},
+                          "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_cos_snr": {"model": {"latent_dim": 32},
+                      "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "mse_weight": 0.0,
+                                "snr_weight": 1.0}},
+    "base_lv": {"model": {"logvar_init": -10.0}},
+    "lat32_cos_lv": {"model": {"latent_dim": 32, "logvar_init": -10.0},
+                     "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_cos_snr_lv": {"model": {"latent_dim": 32, "logvar_init": -10.0},
+                         "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "mse_weight": 0.0,
+                                   "snr_weight": 1.0}},
+    "lat32_cos_lv_clip0.5": {"model": {"latent_dim": 32, "logvar_init": -10.0}, "data": {"clip_s": 0.5},
+                             "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_cos_f12": {"model": {"latent_dim": 32, "n_filters": 12},
+                      "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+}
+
+FIELDS = ["config", "data", "changes", "latent_dim", "compression", "n_filters", "lr", "lr_schedule", "batch_size",
+          "clip_s", "mse_weight", "stft_weight", "snr_weight", "steps", "threads", "minutes",
+          "cpu_s_per_step",
+          "best_val", "val_mse", "snr_db", "si_sdr_db", "cosine"]
+
+
+def search_config(preset: str, name: str, steps: int, steps_per_epoch: int = 100):
+    """The preset with ``CONFIGS[name]`` applied and a budget of ``steps`` optimiser steps."""
+    base = get_config(preset)
+    changes = CONFIGS[name]
+    cfg = base.replace(**{k: v for k, v in changes.items() if k != "train"})
+    cfg = cfg.replace(name=f"{preset}_search_{name}",
+                      train={**changes.get("train", {}), "epochs": math.ceil(steps / steps_per_epoch),
+                             "steps_per_epoch": steps_per_epoch, "max_minutes": None})
+    return cfg
+
+
+def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict:
+    """Train configuration ``name`` (cached by its hash) and score it on the test split of ``root``."""
+    from mss_helpers.model import describe
+
+    cfg = search_config(preset, name, steps)
+    run_dir = paths.runs_dir() / "ae_search" / f"{name}_{config_hash(cfg, 'data', 'model', 'train')}"
+    train.train_autoencoder(cfg, root=root, run_dir=run_dir)
+    history = json.loads((run_dir / "history.json").read_text())
+    rec = train.evaluate_reconstruction(cfg, run_dir, root=root, write=False)
+    epochs = history["epochs"]
+    best = next(e for e in epochs if e["epoch"] == history["best_epoch"])
+    n_steps = sum(e["steps"] for e in epochs)
+    cpu_s = sum(e.get("cpu_seconds", math.nan) for e in epochs)
+    t, m = cfg.train, cfg.model
+    data_root = json.loads((run_dir / "config.json").read_text())["config"]["data_root"]
+    return {"config": name, "data": Path(data_root).name, "changes": json.dumps(CONFIGS[name], sort_keys=True), "latent_dim": m.latent_dim,
+            "compression": round(describe(cfg)["compression"], 2), "n_filters": m.n_filters, "lr": t.lr,
+            "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": cfg.data.clip_s,
+            "mse_weight": t.mse_weight, "stft_weight": t.stft_weight, "snr_weight": t.snr_weight,
+            "steps": n_steps, "threads": threads,
+            "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
+            "cpu_s_per_step": round(cpu_s / n_steps, 4), "best_val": round(history["best_val"], 5),
+            "val_mse": best["val"]["mse"], "snr_db": round(rec["median"]["snr_db"], 3),
+            "si_sdr_db": round(rec["median"]["si_sdr_db"], 3), "cosine": round(rec["median"]["cosine"], 4)}
+
+
+def _data_of_run(name: str, steps) -> str:
+    """The data set folder a finished search run of ``name`` with ``steps`` steps trained on."""
+    for run_dir in sorted((paths.runs_dir() / "ae_search").glob(f"{name}_*")):
+        done, cfg = run_dir / "done.json", run_dir / "config.json"
+        if run_dir.name[len(name) + 1:].isalnum() and done.is_file() and cfg.is_file() \
+                and str(json.loads(done.read_text())["step"]) == str(steps):
+            return Path(json.loads(cfg.read_text())["config"]["data_root"]).name
+    return "unrecorded"
+
+
+def write_row(path, row: dict) -> None:
+    """Insert or replace ``row`` (keyed by config and steps) in the CSV at ``path``, under a lock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_dir = paths.runs_dir() / "ae_search"  # not next to the CSV: results/ is committed
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{path.stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = []
+        if path.is_file():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh)
+                        if (r["config"], str(r["steps"])) != (row["config"], str(row["steps"]))]
+            for r in rows:  # rows written before the data column existed: read it from their run
+                r["data"] = r.get("data") or _data_of_run(r["config"], r["steps"])
+        rows.append(row)
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as fh:
+                w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
+                w.writeheader()
+                w.writerows(rows)
+
+        atomic_write(path, write)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help=f"configurations to run (default: all of {list(CONFIGS)})")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--steps", type=int, default=600, help="optimiser steps per configuration")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 side by side)")
+    parser.add_argument("--root", default=None,
+                        help="data set root (default: the preset's embedded set, rendered if missing)")
+    parser.add_argument("--list", action="store_true", help="print the configurations and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, changes in CONFIGS.items():
+            print(f"{name}: {changes}")
+        return
+    unknown = [n for n in args.names if n not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"error: unknown configuration(s) {unknown}; see --list")
+    torch.set_num_threads(args.threads)
+    out = paths.results_dir() / f"ae_search_{args.preset}.csv"
+    for name in args.names or list(CONFIGS):
+        t0 = time.monotonic()
+        row = run_one(args.preset, name, args.steps, args.threads, args.root)
+        write_row(out, row)
+        print(f"{name}: SNR {row['snr_db']:.2f} dB after {row['steps']} steps "
+              f"({(time.monotonic() - t0) / 60:.1f} min, {row['cpu_s_per_step']:.3f} CPU s/step)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
