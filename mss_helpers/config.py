@@ -70,6 +70,9 @@ class ModelConfig:
     n_residual_layers: int = 1
     lstm: int = 2  # LSTM layers at the bottleneck of SEANet
     encoder_dim: int = 64  # SEANet output channels before the mean/log-var heads
+    # Start value of the posterior log-variance (its head's bias, weights zero); None: PyTorch's init, which
+    # starts near logvar 0, i.e. unit-variance noise on the latent that takes hundreds of steps to shrink.
+    logvar_init: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,12 +82,15 @@ class TrainConfig:
     epochs: int = 20
     steps_per_epoch: int = 100
     batch_size: int = 16
-    lr: float = 1e-3
+    lr: float = 1e-3  # peak learning rate
+    lr_schedule: str = "constant"  # "constant", "cosine" or "onecycle" over epochs * steps_per_epoch
+    lr_warmup_steps: int = 0  # linear warm-up of the learning rate
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     mse_weight: float = 1.0
     stft_weight: float = 1.0
     mel_weight: float = 0.0  # optional perceptual (mel) term
+    snr_weight: float = 0.0  # per-clip negative SNR in dB (losses.neg_snr_db): quiet clips weigh as loud ones
     kl_weight: float = 1e-3
     kl_warmup_steps: int = 500  # KL weight ramps linearly from 0 over these steps
     stft_sizes: tuple[int, ...] = (256, 512, 1024)

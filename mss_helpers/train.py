@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from . import paths
-from .errors import NonFiniteLossError
+from .errors import ConfigError, NonFiniteLossError
 from .paths import atomic_write
 from .config import Config, config_hash, config_to_dict, get_config, git_commit, seed_everything
 
@@ -90,7 +90,7 @@ def _non_finite(what: str, epoch: int, step: int, last_path: Path) -> NonFiniteL
 def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps_per_epoch: int | None,
         lr: float, weight_decay: float, grad_clip: float | None, seed: int, config: dict,
         resume: bool = False, max_minutes: float | None = None, device=None,
-        progress: bool = True) -> dict:
+        progress: bool = True, lr_schedule=None) -> dict:
     """Train ``model`` with AdamW, validating and checkpointing after every epoch.
 
     Parameters
@@ -113,6 +113,9 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
         partial epoch is validated and checkpointed and ``done.json`` says so.
     device : default ``"cuda"`` when available, else ``"cpu"``
     progress : show a tqdm bar per epoch
+    lr_schedule : None (constant ``lr``) or a callable ``step -> factor``; the
+        learning rate of optimiser step ``step`` is ``lr * factor``. It depends
+        on the step count only, so a resumed run follows the same schedule.
 
     Returns
     -------
@@ -155,7 +158,7 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
     deadline = time.monotonic() + 60 * max_minutes if max_minutes else None
 
     for epoch in range(start_epoch, epochs):
-        t0 = time.monotonic()
+        t0, c0 = time.monotonic(), time.process_time()
         model.train()
         # New random clips every epoch (ClipDataset.set_epoch), and a fresh iterator per
         # epoch, so a resumed run sees exactly the batches an uninterrupted one would.
@@ -171,6 +174,9 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
             except StopIteration:
                 batches = iter(train_loader)
                 batch = next(batches)
+            if lr_schedule is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * float(lr_schedule(step))
             loss, terms = loss_fn(model, _to_device(batch, device), step)
             if not torch.isfinite(loss):
                 terms_text = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
@@ -195,7 +201,9 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
         if not math.isfinite(val["total"]):
             raise _non_finite(f"the validation loss is {val['total']}", epoch, step, last_path)
         record = {"epoch": epoch + 1, "step": step, "steps": len(rows),
-                  "seconds": round(time.monotonic() - t0, 2), "train": _mean_terms(rows), "val": val}
+                  "seconds": round(time.monotonic() - t0, 2),
+                  "cpu_seconds": round(time.process_time() - c0, 2), "lr": optimizer.param_groups[0]["lr"],
+                  "train": _mean_terms(rows), "val": val}
         history["epochs"].append(record)
         if val["total"] < history["best_val"]:
             history["best_val"], history["best_epoch"] = val["total"], epoch + 1
@@ -229,6 +237,40 @@ def evaluate_loss(model, loss_fn, loader, step: int, device) -> dict:
     if not rows:
         raise ValueError("the validation loader is empty")
     return _mean_terms(rows)
+
+
+# --- learning-rate schedules --------------------------------------------------------------
+
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+
+
+def lr_factor(step: int, total_steps: int, schedule: str = "constant", warmup_steps: int = 0,
+              final: float = 0.01) -> float:
+    """Multiplier of the peak learning rate at optimiser ``step`` (0-based) of ``total_steps``.
+
+    - ``constant``: 1 (after an optional linear warm-up over ``warmup_steps``);
+    - ``cosine``: linear warm-up, then a half cosine from 1 down to ``final``
+      at the last step (SGDR without restarts);
+    - ``onecycle``: the one-cycle policy's shape (Smith & Topin 2019, as
+      ``torch.optim.lr_scheduler.OneCycleLR`` with cosine annealing): up from
+      1/25 over the first 25 % of the steps (or ``warmup_steps`` when given),
+      then a cosine down to ``final / 25``.
+
+    A pure function of the step, so a resumed run continues on the same curve.
+    """
+    if schedule not in LR_SCHEDULES:
+        raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+    total = max(1, int(total_steps))
+    start, floor = 0.0, final
+    if schedule == "onecycle":
+        warmup_steps = warmup_steps or int(round(0.25 * total))
+        start, floor = 1.0 / 25, final / 25
+    if step < warmup_steps:
+        return start + (1.0 - start) * (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup_steps) / max(1, total - 1 - warmup_steps))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 # --- the autoencoder -----------------------------------------------------------------------
@@ -297,10 +339,15 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     train_loader, val_loader = _loaders(cfg, root)
     model = SEANetVAE(cfg.model, cfg.data.channels, cfg.data.sample_rate)
     t = cfg.train
+    total = t.epochs * t.steps_per_epoch
+
+    def schedule(step):
+        return lr_factor(step, total, t.lr_schedule, t.lr_warmup_steps)
+
     fit(model, vae_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=t.epochs,
         steps_per_epoch=t.steps_per_epoch, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
         seed=t.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
-        max_minutes=t.max_minutes, progress=progress)
+        max_minutes=t.max_minutes, progress=progress, lr_schedule=schedule)
     return run_dir
 
 
