@@ -450,3 +450,36 @@ def run(args) -> int:
 __all__ = ["fit", "evaluate_loss", "save_checkpoint", "write_json", "train_autoencoder", "ae_run_dir",
            "vae_loss_fn", "evaluate_reconstruction", "kl_ablation", "kl_ablation_configs",
            "add_arguments", "run"]
+
+# --- what a notebook opened on its own needs -------------------------------------------------
+
+
+def ensure_autoencoder(cfg: Config, root=None, progress: bool = True) -> Path:
+    """The finished autoencoder run of ``cfg``: reused when cached, trained (or resumed) now otherwise.
+
+    The cache key is :func:`ae_run_dir` (the config hash), so a changed preset trains a new
+    run; an interrupted one (``last.pt`` without ``done.json``) continues where it stopped.
+    """
+    run_dir = ae_run_dir(cfg)
+    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
+    return train_autoencoder(cfg, root=root, resume=resume, progress=progress)
+
+
+def ensure_kl_ablation(cfg: Config, root=None, progress: bool = True) -> dict:
+    """The KL ablation record: ``results_dir()/kl_ablation_<preset>.json`` when both of its runs
+    are this config's finished runs, else :func:`kl_ablation` (reusing whichever arm is cached).
+
+    A committed record alone is not enough: its runs may be absent (a fresh checkout) or
+    belong to an older preset (another hash).
+    """
+    path = paths.results_dir() / f"kl_ablation_{cfg.name}.json"
+    wanted = {arm: ae_run_dir(c) for arm, c in kl_ablation_configs(cfg).items()}
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    arms = record.get("arms", {})
+    here = set(arms) == set(wanted) and all(
+        Path(arms[a]["run_dir"]).name == d.name and (d / "done.json").is_file() for a, d in wanted.items())
+    if here:
+        for arm, d in wanted.items():
+            arms[arm]["run_dir"] = str(d)  # where the run is in this checkout
+        return record
+    return kl_ablation(cfg, root=root, progress=progress)

@@ -21,7 +21,8 @@
 #
 # **In:** the preset (`MSS_PRESET`, default `cpu`), its data set (test split)
 # and the trained autoencoder of notebook 02 (trained here if missing), plus the
-# two runs of the KL ablation (`results/kl_ablation_<preset>.json`).
+# two runs of the KL ablation (`results/kl_ablation_<preset>.json`; both
+# trained and scored here when that record's runs are missing or out of date).
 # **Out:** figures `03_umap.png`, `03_umap_by_instrument.png`, `03_kl_ablation.png`,
 # `03_umap_kl.png`; `results/latents_<preset>.json`.
 #
@@ -44,7 +45,7 @@ from mss_helpers.cluster_metrics import label_scores
 from mss_helpers.config import get_config, git_commit, seed_everything
 from mss_helpers.latents import collect_latents, umap_project
 from mss_helpers.model import load_model
-from mss_helpers.train import kl_ablation, train_autoencoder
+from mss_helpers.train import ensure_autoencoder, ensure_kl_ablation
 
 seed_everything(0)
 
@@ -52,14 +53,16 @@ seed_everything(0)
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
 test_tracks = datasets.load_tracks(root, "test")
-print(f"preset {cfg.name}: {len(test_tracks)} test tracks from {root}")
+# Notebook 02's runs, reused when cached (keyed by the config hash), else trained now.
+run_dir = ensure_autoencoder(cfg, root=root)
+ablation = ensure_kl_ablation(cfg, root=root)
+print(f"preset {cfg.name}: {len(test_tracks)} test tracks from {root}; model {run_dir.name}")
 
 # %% [markdown]
 # ## Encode every test track
 # One latent frame per `hop` samples; all test tracks together.
 
 # %%
-run_dir = train_autoencoder(cfg, root=root)
 model, _ = load_model(run_dir)
 lat = collect_latents(model, test_tracks, cfg)
 X, names = lat["X"], lat["names"]
@@ -125,8 +128,6 @@ print({k: round(v, 3) for k, v in agreement.items()})
 # both encode the same test tracks and are scored the same way.
 
 # %%
-ablation_path = paths.results_dir() / f"kl_ablation_{cfg.name}.json"
-ablation = json.loads(ablation_path.read_text()) if ablation_path.is_file() else kl_ablation(cfg, root=root)
 kl_rows, kl_embs = {}, {}
 for arm, info in ablation["arms"].items():
     arm_model, _ = load_model(info["run_dir"])

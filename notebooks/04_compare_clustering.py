@@ -23,10 +23,10 @@
 # space but splits simultaneous notes (`latent_nmf`) do better?
 #
 # **In:** the preset (`MSS_PRESET`, default `cpu`), its test split (never seen
-# in training), the trained autoencoder of notebook 02.
+# in training), the trained autoencoder of notebook 02 (trained here if missing).
 # **Out:** `results/separation_<preset>.csv|.md` (one row per track x method x
 # decoding x k x instrument; the summary of medians), listening examples in
-# `runs/examples_<preset>/`, figures `04_si_sdri_by_method.png`,
+# `runs/examples_<preset>_<config hash>/`, figures `04_si_sdri_by_method.png`,
 # `04_si_sdri_by_instrument.png`, `04_clusters_one_track.png`.
 #
 # Scoring: per track the K estimates are matched to the N instruments
@@ -39,18 +39,18 @@ import os
 
 from IPython.display import display
 
-from mss_helpers import datasets, evaluate, paths, plots
+from mss_helpers import datasets, evaluate, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.evaluate import run_evaluation, separate_track, summarize
 from mss_helpers.model import load_model
-from mss_helpers.train import train_autoencoder
+from mss_helpers.train import ensure_autoencoder
 
 seed_everything(0)
 
 # %%
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
-run_dir = train_autoencoder(cfg, root=root)
+run_dir = ensure_autoencoder(cfg, root=root)  # notebook 02's run, reused (or trained now when missing)
 print(f"preset {cfg.name}: data {root}, model {run_dir.name}")
 
 # %% [markdown]
@@ -59,7 +59,7 @@ print(f"preset {cfg.name}: data {root}, model {run_dir.name}")
 # (method, k) decoded once and shared by the hard and soft decodings.
 
 # %%
-df = run_evaluation(cfg, root=root, run_dir=run_dir, examples_dir=paths.runs_dir() / f"examples_{cfg.name}")
+df = run_evaluation(cfg, root=root, run_dir=run_dir, examples_dir=evaluate.examples_dir(cfg))
 summary = summarize(df)
 display(summary.round(2))
 

@@ -20,7 +20,7 @@
 # in a MUSHRA-style test.
 #
 # **Inputs.** The listening examples written by the evaluation (notebook 04)
-# in `runs/examples_<preset>/` (input "other" stem, reference instruments,
+# in `runs/examples_<preset>_<config hash>/` (input "other" stem, reference instruments,
 # each method's estimates and their matched SI-SDR); written here for two test
 # tracks when missing. Ratings collected so far in
 # `results/listening_ratings.csv`.
@@ -34,7 +34,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mss_helpers import listen, mushra, paths, plots
+from mss_helpers import evaluate, listen, mushra, paths, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.examples import list_tracks
 
@@ -42,22 +42,20 @@ seed_everything(0)
 
 # %%
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
-examples_dir = paths.runs_dir() / f"examples_{cfg.name}"
+examples_dir = evaluate.ensure_examples(cfg)  # reused when present, else written now (see below)
 ratings_csv = paths.results_dir() / "listening_ratings.csv"
 print(cfg.name, examples_dir, ratings_csv, sep="\n")
 
 # %% [markdown]
 # ## The examples
 #
-# The evaluation writes them; if this preset has none yet, we run the
-# evaluation on two test tracks (it reuses the trained autoencoder of
-# notebook 02).
+# The evaluation of notebook 04 writes them, in a folder named by the
+# preset and its config hash. If this configuration has none yet, the set-up
+# cell above ran the evaluation here on the first two test tracks (training
+# the autoencoder first when notebook 02 has not), without touching the result
+# tables of notebook 04.
 
 # %%
-if not examples_dir.is_dir() or not list_tracks(examples_dir):
-    from mss_helpers import evaluate
-
-    evaluate.run_evaluation(cfg, examples_dir=examples_dir, example_tracks=2)
 print("tracks:", list_tracks(examples_dir))
 
 # %% [markdown]

@@ -23,7 +23,8 @@
 # **In:** the preset (`MSS_PRESET`, default `cpu`); pretrained Open-Unmix weights
 # when a folder is given (`UnmixConfig.weights_dir` or `$MSS_UNMIX_WEIGHTS`),
 # otherwise a small Open-Unmix "other" model trained here on the data set's full
-# mixtures (the package's `OpenUnmix` + `Separator`, our generic training loop).
+# mixtures (the package's `OpenUnmix` + `Separator`, our generic training loop);
+# the autoencoder of notebook 02 for the last section (trained here if missing).
 # **Out:** `results/unmix_<preset>.json` (museval BSS-eval v4, per track and
 # median), figures `06_unmix_spectrograms.png`, `06_unmix_sdr.png`.
 
@@ -45,7 +46,9 @@ seed_everything(0)
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
 rate = unmix.unmix_rate(cfg)
-print(f"preset {cfg.name}: {root.name}, first stage at {rate} Hz, {cfg.data.channels} channel(s)")
+ae_run = train.ensure_autoencoder(cfg, root=root)  # notebook 02's run, reused (or trained now when missing)
+print(f"preset {cfg.name}: {root.name}, first stage at {rate} Hz, {cfg.data.channels} channel(s); "
+      f"autoencoder {ae_run.name}")
 
 # %% [markdown]
 # ## The first stage
@@ -163,7 +166,6 @@ display(comparison)
 cfg_unmix = cfg.replace(data={"source": "unmix"})
 est_root = unmix_eval.write_estimates(cfg_unmix, root=root, separator=separator, splits=("test",))
 print(f"estimates written under {est_root}")
-ae_run = train.train_autoencoder(cfg, root=root, progress=False)  # cached: the run notebook 02 trained
 compare_methods = ["mixture", "oracle_irm", "oracle_frames", "nmf", "kmeans", "latent_nmf"]
 on_estimates = evaluate.run_evaluation(cfg_unmix, root=root, run_dir=ae_run, methods=compare_methods,
                                        ks=["n"], out_dir=paths.runs_dir() / f"separation_unmix_{cfg.name}",
