@@ -5,6 +5,7 @@ For each preset (random weights; speed does not depend on them):
 - ``train_step_s``: one AdamW step (forward, VAE loss, backward) on a batch of
   clips (the preset's ``batch_size`` x ``clip_s``; ``paper`` uses a batch of 2
   on a CPU and reports it), median of a few steps after a warm-up step;
+  ``train_step_s_1thread`` the same with one torch thread;
 - ``rtf``: wall time of ``model.reconstruct`` (chunked encode + decode) divided
   by the audio duration (below 1 = faster than real time).
 
@@ -28,6 +29,7 @@ from mss_helpers import paths
 from mss_helpers.config import get_config
 from mss_helpers.losses import vae_loss
 from mss_helpers.model import SEANetVAE, describe, reconstruct
+from mss_helpers.train import train_clip_s
 
 PRESETS = ("tiny", "cpu", "paper")
 
@@ -57,10 +59,20 @@ print(before, peak_mib(), wall)
 """
 
 
-def _train_step_s(cfg, batch: int, repeats: int = 3) -> float:
+def _train_step_s(cfg, batch: int, repeats: int = 3, threads: int | None = None) -> float:
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train_step_s_now(cfg, batch, repeats)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train_step_s_now(cfg, batch: int, repeats: int) -> float:
     model = SEANetVAE(cfg.model, cfg.data.channels, cfg.data.sample_rate)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr)
-    x = 0.1 * torch.randn(batch, cfg.data.channels, int(cfg.data.clip_s * cfg.data.sample_rate))
+    x = 0.1 * torch.randn(batch, cfg.data.channels, int(train_clip_s(cfg) * cfg.data.sample_rate))
     times = []
     for step in range(repeats + 1):  # the first step warms up allocators and is dropped
         t = time.perf_counter()
@@ -98,8 +110,12 @@ def main(preset: str = "cpu") -> dict:
         cfg = get_config(name)
         batch = 2 if name == "paper" else cfg.train.batch_size
         info = describe(cfg)
-        rows.append({**info, "batch": batch, "clip_s": cfg.data.clip_s,
+        rows.append({**info, "batch": batch, "clip_s": train_clip_s(cfg),
                      "train_step_s": round(_train_step_s(cfg, batch), 3),
+                     # one thread: what scripts/ae_search.py's cpu_s_per_step measures; the ratio to the
+                     # line above is what a second core buys (predicting notebook 02 from CPU seconds)
+                     "train_step_s_1thread": (None if name == "paper"  # slow, and not a CPU preset
+                                              else round(_train_step_s(cfg, batch, threads=1), 3)),
                      "rtf": round(_rtf(cfg, 5.0 if name == "paper" else 20.0), 4)})
     print("| preset | params | hop | frames/s | compression | batch x clip | train step s | encode+decode RTF |")
     print("|---|---|---|---|---|---|---|---|")

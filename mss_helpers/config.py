@@ -82,6 +82,7 @@ class TrainConfig:
     epochs: int = 20
     steps_per_epoch: int = 100
     batch_size: int = 16
+    clip_s: float | None = None  # seconds per training clip; None: DataConfig.clip_s (kept for old runs)
     lr: float = 1e-3  # peak learning rate
     lr_schedule: str = "constant"  # "constant", "cosine" or "onecycle" over epochs * steps_per_epoch
     lr_warmup_steps: int = 0  # linear warm-up of the learning rate
@@ -209,14 +210,18 @@ PRESETS: dict[str, Config] = {
                                   steps_per_epoch=3, batch_size=2, val_clips=2, chunk_s=2.0, overlap_s=0.5,
                                   k_range=(2, 3), max_minutes=None),
     ),
-    # Tuned on the rendered cpu set (issue 3): hop 64 = 250 latent frames/s, 16 latent channels =
-    # 4x compression; no LSTM and 8 filters so ~1600 steps fit the 7-minute CPU budget; the waveform
-    # MSE weighted x1000 so it, not the phase-blind STFT term, drives the (SNR-measured) reconstruction.
+    # Issue 3: hop 64 = 250 latent frames/s, no LSTM and 8 filters for the CPU budget; the waveform MSE
+    # weighted x1000 so it, not the phase-blind STFT term, drives the (SNR-measured) reconstruction.
+    # Issue 11 (scripts/ae_search.py, results/ae_search_cpu.csv): 32 latent channels (2x compression),
+    # a cosine learning-rate schedule, the posterior log-variance started at -10 (else the decoder trains
+    # on noise-drowned latents) and 0.5 s clips: twice the steps for the CPU time of the old 1600.
     "cpu": Config(
         name="cpu",
-        model=ModelConfig(n_filters=8, ratios=(4, 4, 4), latent_dim=16, lstm=0, encoder_dim=32),
-        train=TrainConfig(epochs=16, steps_per_epoch=100, batch_size=8, lr=4e-3, mse_weight=1000.0,
-                          kl_warmup_steps=200, max_minutes=7.0),
+        model=ModelConfig(n_filters=8, ratios=(4, 4, 4), latent_dim=32, lstm=0, encoder_dim=32,
+                          logvar_init=-10.0),
+        train=TrainConfig(epochs=32, steps_per_epoch=100, batch_size=8, clip_s=0.5, lr=4e-3,
+                          lr_schedule="cosine", lr_warmup_steps=50, mse_weight=1000.0, kl_warmup_steps=200,
+                          max_minutes=10.0),
     ),
     "paper": Config(
         name="paper",

@@ -1,6 +1,6 @@
 """Screen autoencoder configurations on the cpu data set with one short, equal budget each.
 
-Every configuration in :data:`CONFIGS` is the ``cpu`` preset with a few fields
+Every configuration in :data:`CONFIGS` is :data:`BASE` (the cpu preset of issue 3) with a few fields
 changed. Each is trained for the same number of optimiser steps (``--steps``;
 its learning-rate schedule is squeezed into those steps), then scored like the
 real run: median SNR of whole test tracks (``train.evaluate_reconstruction``).
@@ -34,9 +34,18 @@ from mss_helpers import paths, train
 from mss_helpers.config import config_hash, get_config
 from mss_helpers.paths import atomic_write
 
-# name -> (section -> changed fields), relative to the preset. Keep the names stable: they are
-# the keys of the CSV rows.
+# What every configuration below starts from: the cpu preset as issue 3 left it (so that a row keeps its
+# meaning when the preset changes). Applied on top of the preset given by --preset.
+BASE = {"model": {"n_filters": 8, "ratios": (4, 4, 4), "latent_dim": 16, "lstm": 0, "encoder_dim": 32,
+                  "logvar_init": None},
+        "data": {"clip_s": 1.0},
+        "train": {"clip_s": None, "batch_size": 8, "lr": 4e-3, "lr_schedule": "constant",
+                  "lr_warmup_steps": 0, "mse_weight": 1000.0, "stft_weight": 1.0, "snr_weight": 0.0, "kl_warmup_steps": 200}}
+
+# name -> (section -> changed fields), relative to BASE; "preset" is the preset itself, unchanged.
+# Keep the names stable: they are the keys of the CSV rows.
 CONFIGS: dict[str, dict] = {
+    "preset": {},
     "base": {},
     "lat32": {"model": {"latent_dim": 32}},
     "lat32_cos": {"model": {"latent_dim": 32}, "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
@@ -62,19 +71,27 @@ CONFIGS: dict[str, dict] = {
                                    "snr_weight": 1.0}},
     "lat32_cos_lv_clip0.5": {"model": {"latent_dim": 32, "logvar_init": -10.0}, "data": {"clip_s": 0.5},
                              "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_cos_lv_clip0.5_stft0.1": {"model": {"latent_dim": 32, "logvar_init": -10.0},
+                                     "data": {"clip_s": 0.5},
+                                     "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50,
+                                               "stft_weight": 0.1}},
+    "lat32_cos_lv_clip0.5_lr8e-3": {"model": {"latent_dim": 32, "logvar_init": -10.0},
+                                    "data": {"clip_s": 0.5},
+                                    "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "lr": 8e-3}},
     "lat32_cos_f12": {"model": {"latent_dim": 32, "n_filters": 12},
                       "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
 }
 
-FIELDS = ["config", "data", "changes", "latent_dim", "compression", "n_filters", "lr", "lr_schedule", "batch_size",
-          "clip_s", "mse_weight", "stft_weight", "snr_weight", "steps", "threads", "minutes",
-          "cpu_s_per_step",
-          "best_val", "val_mse", "snr_db", "si_sdr_db", "cosine"]
+FIELDS = ["config", "data", "changes", "latent_dim", "compression", "n_filters", "lr", "lr_schedule",
+          "batch_size", "clip_s", "mse_weight", "stft_weight", "snr_weight", "steps", "threads", "minutes",
+          "cpu_s_per_step", "best_val", "val_mse", "snr_db", "si_sdr_db", "cosine"]
 
 
 def search_config(preset: str, name: str, steps: int, steps_per_epoch: int = 100):
-    """The preset with ``CONFIGS[name]`` applied and a budget of ``steps`` optimiser steps."""
+    """:data:`BASE` (for ``"preset"``: the preset) with ``CONFIGS[name]`` applied, ``steps`` steps long."""
     base = get_config(preset)
+    if name != "preset":
+        base = base.replace(**BASE)
     changes = CONFIGS[name]
     cfg = base.replace(**{k: v for k, v in changes.items() if k != "train"})
     cfg = cfg.replace(name=f"{preset}_search_{name}",
@@ -98,9 +115,10 @@ def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict
     cpu_s = sum(e.get("cpu_seconds", math.nan) for e in epochs)
     t, m = cfg.train, cfg.model
     data_root = json.loads((run_dir / "config.json").read_text())["config"]["data_root"]
-    return {"config": name, "data": Path(data_root).name, "changes": json.dumps(CONFIGS[name], sort_keys=True), "latent_dim": m.latent_dim,
+    return {"config": name, "data": Path(data_root).name,
+            "changes": json.dumps(CONFIGS[name], sort_keys=True), "latent_dim": m.latent_dim,
             "compression": round(describe(cfg)["compression"], 2), "n_filters": m.n_filters, "lr": t.lr,
-            "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": cfg.data.clip_s,
+            "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": train.train_clip_s(cfg),
             "mse_weight": t.mse_weight, "stft_weight": t.stft_weight, "snr_weight": t.snr_weight,
             "steps": n_steps, "threads": threads,
             "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
@@ -132,7 +150,8 @@ def write_row(path, row: dict) -> None:
                 rows = [r for r in csv.DictReader(fh)
                         if (r["config"], str(r["steps"])) != (row["config"], str(row["steps"]))]
             for r in rows:  # rows written before the data column existed: read it from their run
-                r["data"] = r.get("data") or _data_of_run(r["config"], r["steps"])
+                if r.get("data") in (None, "", "unrecorded"):
+                    r["data"] = _data_of_run(r["config"], r["steps"])
         rows.append(row)
 
         def write(tmp):

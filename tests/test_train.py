@@ -162,3 +162,23 @@ def test_fit_follows_the_schedule_and_resumes_on_it(tmp_path):
     resumed = run_fit(model, loss_fn, loader, tmp_path / "b", epochs=3, resume=True, lr_schedule=halving)
     assert [e["lr"] for e in resumed["epochs"]] == [e["lr"] for e in straight["epochs"]]
     torch.testing.assert_close(model.weight.detach(), w_straight)
+
+
+def test_search_configs_are_the_issue3_base_plus_their_changes():
+    import importlib.util
+
+    from mss_helpers import paths
+    from mss_helpers.config import get_config
+
+    spec = importlib.util.spec_from_file_location("ae_search", paths.PROJ_ROOT / "scripts" / "ae_search.py")
+    search = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(search)
+    base = search.search_config("cpu", "base", 400)
+    assert base.model.latent_dim == 16 and base.train.lr_schedule == "constant"
+    assert train.train_clip_s(base) == 1.0
+    assert (base.train.epochs, base.train.steps_per_epoch, base.train.max_minutes) == (4, 100, None)
+    lat = search.search_config("cpu", "lat32_cos_lv_clip0.5", 800)
+    assert (lat.model.latent_dim, lat.model.logvar_init, train.train_clip_s(lat)) == (32, -10.0, 0.5)
+    assert lat.train.lr_schedule == "cosine" and lat.train.epochs == 8
+    preset = search.search_config("cpu", "preset", 3200)
+    assert preset.model == get_config("cpu").model and preset.data == get_config("cpu").data
