@@ -166,7 +166,10 @@ display(comparison)
 cfg_unmix = cfg.replace(data={"source": "unmix"})
 est_root = unmix_eval.write_estimates(cfg_unmix, root=root, separator=separator, splits=("test",))
 print(f"estimates written under {est_root}")
-compare_methods = ["mixture", "oracle_irm", "oracle_frames", "nmf", "kmeans", "latent_nmf"]
+from mss_helpers.separator import ensure_separator  # noqa: E402  (MixIT, notebook 07's run)
+
+ensure_separator(cfg, root=root)  # trained on the true "other" stems; here it separates both inputs
+compare_methods = ["mixture", "oracle_irm", "oracle_frames", "nmf", "kmeans", "latent_nmf", "mixit"]
 on_estimates = evaluate.run_evaluation(cfg_unmix, root=root, run_dir=ae_run, methods=compare_methods,
                                        ks=["n"], out_dir=paths.runs_dir() / f"separation_unmix_{cfg.name}",
                                        write_results=False, progress=False)
@@ -175,7 +178,7 @@ on_true = evaluate.run_evaluation(cfg, root=root, run_dir=ae_run, methods=compar
 
 
 def _medians(df):
-    scored = df[df.instrument.fillna("") != ""]
+    scored = df[(df.instrument.fillna("") != "") & (df.k_label.astype(str) == "n")]  # MixIT: k = n rows
     return scored.groupby(["method", "decoding"]).si_sdr_db.median()
 
 
