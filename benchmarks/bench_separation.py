@@ -99,10 +99,10 @@ def quality(preset: str = "cpu", root: str | None = None, join: int = 6) -> dict
             c = cfg.replace(cluster={"nmf_fit_s": fit_s})
             for s in evaluate.separate_track(x, refs, ["nmf"], [2, "n"], c, seed=cfg.cluster.seed):
                 for r in evaluate.score_setting(x, refs, s, rate):
-                    rows.append({"input": start // join, "nmf": label, "k": s["k_label"], **r})
+                    rows.append({**r, "input": start // join, "nmf": label})
     df = pd.DataFrame(rows)
     df = df[(df.instrument != "") & df.estimate.notna()]
-    med = df.groupby(["nmf", "k"]).si_sdri_db.median().unstack()
+    med = df.groupby(["nmf", "k_label"]).si_sdri_db.median().unstack()
     print(f"median SI-SDRi (dB) of nmf on {df['input'].nunique()} inputs of {join} joined test tracks "
           f"({join * cfg.data.duration_s:.0f} s each):\n{med.round(2)}")
     return {f"{a}_k{k}": float(med.loc[a, k]) for a in med.index for k in med.columns}
