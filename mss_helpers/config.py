@@ -99,6 +99,7 @@ class TrainConfig:
     num_workers: int = 0
     seed: int = 0
     max_minutes: float | None = None  # stop (and checkpoint) after this wall time
+    torch_threads: int | None = None  # torch intra-op threads while training the autoencoder (None: torch's)
 
 
 @dataclass(frozen=True)
@@ -215,13 +216,15 @@ PRESETS: dict[str, Config] = {
     # Issue 11 (scripts/ae_search.py, results/ae_search_cpu.csv): 32 latent channels (2x compression),
     # a cosine learning-rate schedule, the posterior log-variance started at -10 (else the decoder trains
     # on noise-drowned latents) and 0.5 s clips: twice the steps for the CPU time of the old 1600.
+    # One torch thread: ~0.1 s per step whatever else runs; two threads took 4-5 s per step while
+    # another process held the second core (measured on the 2-core machine).
     "cpu": Config(
         name="cpu",
         model=ModelConfig(n_filters=8, ratios=(4, 4, 4), latent_dim=32, lstm=0, encoder_dim=32,
                           logvar_init=-10.0),
         train=TrainConfig(epochs=32, steps_per_epoch=100, batch_size=8, clip_s=0.5, lr=4e-3,
                           lr_schedule="cosine", lr_warmup_steps=50, mse_weight=1000.0, kl_warmup_steps=200,
-                          max_minutes=10.0),
+                          max_minutes=10.0, torch_threads=1),
     ),
     "paper": Config(
         name="paper",

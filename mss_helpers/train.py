@@ -353,10 +353,16 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     def schedule(step):
         return lr_factor(step, total, t.lr_schedule, t.lr_warmup_steps)
 
-    fit(model, vae_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=t.epochs,
-        steps_per_epoch=t.steps_per_epoch, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
-        seed=t.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
-        max_minutes=t.max_minutes, progress=progress, lr_schedule=schedule)
+    threads = torch.get_num_threads()
+    if t.torch_threads:
+        torch.set_num_threads(t.torch_threads)
+    try:
+        fit(model, vae_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=t.epochs,
+            steps_per_epoch=t.steps_per_epoch, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
+            seed=t.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
+            max_minutes=t.max_minutes, progress=progress, lr_schedule=schedule)
+    finally:
+        torch.set_num_threads(threads)  # a process-wide setting: give it back
     return run_dir
 
 

@@ -78,6 +78,8 @@ CONFIGS: dict[str, dict] = {
     "lat32_cos_lv_clip0.5_lr8e-3": {"model": {"latent_dim": 32, "logvar_init": -10.0},
                                     "data": {"clip_s": 0.5},
                                     "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "lr": 8e-3}},
+    "lat32_cos_lv_clip0.5_b4": {"model": {"latent_dim": 32, "logvar_init": -10.0}, "data": {"clip_s": 0.5},
+                                "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "batch_size": 4}},
     "lat32_cos_f12": {"model": {"latent_dim": 32, "n_filters": 12},
                       "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
 }

@@ -182,3 +182,22 @@ def test_search_configs_are_the_issue3_base_plus_their_changes():
     assert lat.train.lr_schedule == "cosine" and lat.train.epochs == 8
     preset = search.search_config("cpu", "preset", 3200)
     assert preset.model == get_config("cpu").model and preset.data == get_config("cpu").data
+
+
+def test_train_autoencoder_trains_on_its_threads_and_gives_them_back(tiny_cfg, tiny_root, tmp_path, monkeypatch):
+    seen = []
+
+    def spy_fit(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(train, "fit", spy_fit)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="stop here"):  # even when training fails
+            train.train_autoencoder(tiny_cfg.replace(train={"torch_threads": 1}), root=tiny_root,
+                                    run_dir=tmp_path, progress=False)
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
