@@ -130,17 +130,22 @@ if search_path.is_file():
     cols = ["data", "latent_dim", "compression", "lr_schedule", "lr", "clip_s", "mse_weight", "stft_weight",
             "snr_weight", "steps", "cpu_min", "minutes", "best_val", "snr_db", "si_sdr_db"]
     display(search.set_index("config")[[c for c in cols if c in search.columns]])
-    screened = search[search["config"] != "preset"]
-    best, base = screened.iloc[0], screened[screened["config"] == "base"]
-    line = (f"Of {len(screened)} screened configurations ({screened['cpu_min'].min():.1f}-"
-            f"{screened['cpu_min'].max():.1f} CPU minutes each), {best['config']} reconstructed best: "
-            f"{best['snr_db']:.2f} dB median test SNR")
-    if len(base):
-        line += f", against {base['snr_db'].iloc[0]:.2f} dB for the issue-3 settings (base)"
-    full = search[search["config"] == "preset"]
-    if len(full):
-        line += (f"; the chosen preset at full length ({int(full['steps'].iloc[0])} steps, "
-                 f"{full['cpu_min'].iloc[0]:.1f} CPU minutes) reached {full['snr_db'].iloc[0]:.2f} dB there")
+    # screening rows: those on the data set of the issue-3 settings' row; full-length rows: on the preset's
+    on = {name: search.loc[search["config"] == name, "data"] for name in ("base", "preset")}
+    screened = search[search["data"] == on["base"].iloc[0]] if len(on["base"]) else search.iloc[:0]
+    line = ""
+    if len(screened):
+        best, base = screened.iloc[0], screened[screened["config"] == "base"].iloc[0]
+        line = (f"Screening ({len(screened)} configurations with a recorded data set, "
+                f"{screened['data'].iloc[0]}, {screened['cpu_min'].min():.1f}-"
+                f"{screened['cpu_min'].max():.1f} CPU minutes each): "
+                f"{best['config']} reconstructed best, {best['snr_db']:.2f} dB median test SNR, against "
+                f"{base['snr_db']:.2f} dB for the issue-3 settings (base)")
+    if len(on["preset"]):
+        full = search[search["data"] == on["preset"].iloc[0]]
+        line += ("; at full length on " + on["preset"].iloc[0] + ": "
+                 + ", ".join(f"{r.config} {r.snr_db:.2f} dB ({r.steps} steps, {r.cpu_min:.1f} CPU min)"
+                             for r in full.itertuples()))
     print(line + f". The run above reached {result['median']['snr_db']:.2f} dB.")
 else:
     print(f"no configuration search for preset {cfg.name} ({search_path.name} not found; "
