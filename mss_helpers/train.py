@@ -467,6 +467,7 @@ __all__ = ["fit", "evaluate_loss", "save_checkpoint", "write_json", "train_autoe
            "vae_loss_fn", "evaluate_reconstruction", "kl_ablation", "kl_ablation_configs",
            "add_arguments", "run"]
 
+
 # --- what a notebook opened on its own needs -------------------------------------------------
 
 
