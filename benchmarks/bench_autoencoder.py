@@ -29,7 +29,7 @@ from mss_helpers import paths
 from mss_helpers.config import get_config
 from mss_helpers.losses import vae_loss
 from mss_helpers.model import SEANetVAE, describe, reconstruct
-from mss_helpers.train import train_clip_s
+from mss_helpers.autoencoder import train_clip_s
 
 PRESETS = ("tiny", "cpu", "paper")
 

@@ -33,7 +33,7 @@ _SCRIPT = r"""
 import json, resource, sys, time
 import numpy as np
 from mss_helpers.config import get_config
-from mss_helpers import datasets, evaluate, model as model_mod, train
+from mss_helpers import autoencoder, datasets, evaluate, model as model_mod
 cfg = get_config(sys.argv[1]); method = sys.argv[2]; seconds = float(sys.argv[3])
 root = sys.argv[4] if sys.argv[4] != "-" else datasets.ensure_dataset(cfg, progress=False)
 untrained = sys.argv[5] == "1"
@@ -45,7 +45,7 @@ if method != "nmf":
     if untrained:
         model = model_mod.SEANetVAE(cfg.model, cfg.data.channels, cfg.data.sample_rate).eval()
     else:
-        model, _ = model_mod.load_model(train.train_autoencoder(cfg, root=root, progress=False))
+        model, _ = model_mod.load_model(autoencoder.train_autoencoder(cfg, root=root, progress=False))
 t, c = time.perf_counter(), time.process_time()
 out = list(evaluate.separate_track(x, {}, [method], [3], cfg, model=model))
 wall, cpu = time.perf_counter() - t, time.process_time() - c

@@ -22,7 +22,7 @@ from pathlib import Path
 
 COMMANDS = {
     "render": ("render", "render the embedded data set (music21 scores + General MIDI soundfont)"),
-    "train": ("train", "train the SEANet VAE on the 'other' stems"),
+    "train": ("autoencoder", "train the SEANet VAE on the 'other' stems"),
     "train-separator": ("separator", "train the MixIT separator (M outputs) on mixtures of 'other' excerpts"),
     "evaluate": ("evaluate", "cluster latents, separate 'other' and score it against ground truth"),
     "unmix": ("unmix_eval", "Open-Unmix first stage: estimate 'other' from full mixtures"),

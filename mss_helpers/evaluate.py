@@ -123,7 +123,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     cfg : Config
     root : data root (default: the preset's embedded set, rendered if missing)
     split : "test" (default) or "train"
-    run_dir : trained autoencoder run (default: ``train.ae_run_dir(cfg)``)
+    run_dir : trained autoencoder run (default: ``autoencoder.ae_run_dir(cfg)``)
     methods : method names (default :func:`all_methods`)
     ks : ints and/or "n" (default ``cfg.cluster.ks`` + ``("n",)``)
     out_dir : where ``separation.csv``, ``separation.json`` and ``summary.md``
@@ -162,7 +162,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
                           f"choose from {', '.join(all_methods(cfg))}")
     ks = _parse_ks(ks if ks is not None else tuple(cfg.cluster.ks) + ("n",))
     if _needs_model(methods):
-        from .train import ae_run_dir
+        from .autoencoder import ae_run_dir
 
         run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
         load_models(run_dir, methods)  # a missing run fails here, once, not in every worker
@@ -281,7 +281,7 @@ def run(args) -> int:
         except DataRootError as exc:
             raise DataRootError(f"--root: {exc}") from exc
     if _needs_model(methods or all_methods(cfg)):
-        from .train import ae_run_dir
+        from .autoencoder import ae_run_dir
 
         run_dir = Path(args.run) if args.run else ae_run_dir(cfg)
         if not (run_dir / "best.pt").is_file():
@@ -317,10 +317,10 @@ def ensure_examples(cfg: Config, n_tracks: int = 2, progress: bool = True) -> Pa
     """The preset's listening examples (:func:`examples_dir`), reused when present, else written now.
 
     Separates only the first ``n_tracks`` test tracks with every method, using the autoencoder
-    of ``train.ensure_autoencoder``, and writes no result tables (the full comparison owns them).
+    of ``autoencoder.ensure_autoencoder``, and writes no result tables (the full comparison owns them).
     """
     from .examples import list_tracks
-    from .train import ensure_autoencoder
+    from .autoencoder import ensure_autoencoder
 
     out = examples_dir(cfg)
     if out.is_dir() and list_tracks(out):

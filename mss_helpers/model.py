@@ -243,7 +243,7 @@ def load_model(run_dir, which: str = "best", device: str = "cpu") -> tuple[SEANe
         if not path.is_file():
             from .errors import RunNotFoundError
 
-            # default run folders are ae_<preset>_<hash> (train.ae_run_dir): name the preset to train
+            # default run folders are ae_<preset>_<hash> (autoencoder.ae_run_dir): name the preset to train
             preset = re.fullmatch(r"ae_(.+)_[0-9a-f]{10}", run_dir.name)
             how = f"--preset {preset.group(1)}" if preset else f"--run-dir {run_dir}"
             raise RunNotFoundError(f"{path} not found: the autoencoder has not been trained yet; "

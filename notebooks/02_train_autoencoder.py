@@ -36,7 +36,7 @@ from mss_helpers import datasets, paths, plots
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import PRESETS, get_config, seed_everything
 from mss_helpers.model import describe, load_model, reconstruct
-from mss_helpers.train import evaluate_reconstruction, kl_ablation, train_autoencoder
+from mss_helpers.autoencoder import evaluate_reconstruction, kl_ablation, train_autoencoder
 
 seed_everything(0)
 

@@ -45,7 +45,7 @@ from mss_helpers.cluster_metrics import label_scores
 from mss_helpers.config import get_config, git_commit, seed_everything
 from mss_helpers.latents import collect_latents, umap_project
 from mss_helpers.model import load_model
-from mss_helpers.train import ensure_autoencoder, ensure_kl_ablation
+from mss_helpers.autoencoder import ensure_autoencoder, ensure_kl_ablation
 
 seed_everything(0)
 

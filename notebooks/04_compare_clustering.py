@@ -43,7 +43,7 @@ from mss_helpers import datasets, evaluate, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.evaluate import run_evaluation, separate_track, summarize
 from mss_helpers.model import load_model
-from mss_helpers.train import ensure_autoencoder
+from mss_helpers.autoencoder import ensure_autoencoder
 
 seed_everything(0)
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from mss_helpers import datasets, evaluate, paths, plots, train, unmix, unmix_eval, unmix_train
+from mss_helpers import autoencoder, datasets, evaluate, paths, plots, unmix, unmix_eval, unmix_train
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 
@@ -46,7 +46,7 @@ seed_everything(0)
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
 rate = unmix.unmix_rate(cfg)
-ae_run = train.ensure_autoencoder(cfg, root=root)  # notebook 02's run, reused (or trained now when missing)
+ae_run = autoencoder.ensure_autoencoder(cfg, root=root)  # notebook 02's run, reused (or trained now when missing)
 print(f"preset {cfg.name}: {root.name}, first stage at {rate} Hz, {cfg.data.channels} channel(s); "
       f"autoencoder {ae_run.name}")
 

@@ -44,7 +44,7 @@ from mss_helpers import separator_group as sg
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.model import load_model
-from mss_helpers.train import ensure_autoencoder
+from mss_helpers.autoencoder import ensure_autoencoder
 
 seed_everything(0)
 

@@ -3,7 +3,7 @@
 Every configuration in :data:`CONFIGS` is :data:`BASE` (the cpu preset of issue 3) with a few fields
 changed. Each is trained for the same number of optimiser steps (``--steps``;
 its learning-rate schedule is squeezed into those steps), then scored like the
-real run: median SNR of whole test tracks (``train.evaluate_reconstruction``).
+real run: median SNR of whole test tracks (``autoencoder.evaluate_reconstruction``).
 One row per configuration goes to ``results_dir()/ae_search_<preset>.csv``
 (rows of other configurations already there are kept, so several processes can
 screen different configurations side by side; a lock file in the runs folder serialises writes).
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from mss_helpers import paths, train
+from mss_helpers import autoencoder, paths
 from mss_helpers.config import config_hash, get_config
 from mss_helpers.paths import atomic_write
 
@@ -108,9 +108,9 @@ def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict
 
     cfg = search_config(preset, name, steps)
     run_dir = paths.runs_dir() / "ae_search" / f"{name}_{config_hash(cfg, 'data', 'model', 'train')}"
-    train.train_autoencoder(cfg, root=root, run_dir=run_dir)
+    autoencoder.train_autoencoder(cfg, root=root, run_dir=run_dir)
     history = json.loads((run_dir / "history.json").read_text())
-    rec = train.evaluate_reconstruction(cfg, run_dir, root=root, write=False)
+    rec = autoencoder.evaluate_reconstruction(cfg, run_dir, root=root, write=False)
     epochs = history["epochs"]
     best = next(e for e in epochs if e["epoch"] == history["best_epoch"])
     n_steps = sum(e["steps"] for e in epochs)
@@ -120,7 +120,7 @@ def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict
     return {"config": name, "data": Path(data_root).name,
             "changes": json.dumps(CONFIGS[name], sort_keys=True), "latent_dim": m.latent_dim,
             "compression": round(describe(cfg)["compression"], 2), "n_filters": m.n_filters, "lr": t.lr,
-            "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": train.train_clip_s(cfg),
+            "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": autoencoder.train_clip_s(cfg),
             "mse_weight": t.mse_weight, "stft_weight": t.stft_weight, "snr_weight": t.snr_weight,
             "steps": n_steps, "threads": threads,
             "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),

@@ -70,6 +70,6 @@ def tiny_run(tiny_cfg, tiny_root):
 
     It uses the default (config-hashed) run folder, so notebooks run by the tests reuse it.
     """
-    from mss_helpers.train import train_autoencoder
+    from mss_helpers.autoencoder import train_autoencoder
 
     return train_autoencoder(tiny_cfg, root=tiny_root, progress=False)

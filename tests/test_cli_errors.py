@@ -259,9 +259,9 @@ def test_more_clusters_than_frames_is_a_user_error():
 def test_nan_loss_names_the_step_and_keeps_the_checkpoint(main, roots, tmp_path, monkeypatch):
     import torch
 
-    from mss_helpers import train
+    from mss_helpers import autoencoder
 
-    real = train.vae_loss_fn
+    real = autoencoder.vae_loss_fn
 
     def nan_after_first_epoch(cfg):
         loss_fn = real(cfg)
@@ -273,7 +273,7 @@ def test_nan_loss_names_the_step_and_keeps_the_checkpoint(main, roots, tmp_path,
 
         return wrapped
 
-    monkeypatch.setattr(train, "vae_loss_fn", nan_after_first_epoch)
+    monkeypatch.setattr(autoencoder, "vae_loss_fn", nan_after_first_epoch)
     run_dir = tmp_path / "run"
     last = _assert_one_line_error(*main("train", "--root", roots["good"], "--run-dir", run_dir, "--no-eval"),
                                   ["epoch 2", "step", str(run_dir / "last.pt"), "is kept"])

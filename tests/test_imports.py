@@ -38,6 +38,7 @@ LAYERS = {
     "unmix": 5,  # the Open-Unmix wrapper (pretrained weights, chunked separation)
     # 6: the generic training loop
     "train": 6,
+    "autoencoder": 7,  # the SEANet VAE's runs, reconstruction report, KL ablation, `train` command
     # 7: what is trained on top of it, and latent frames of a trained model
     "latents": 7, "unmix_train": 7, "separator": 7,
     # 8: the first stage's scores and estimates; clustering

@@ -62,46 +62,46 @@ def test_notebook_runs_alone(notebook, session_dirs, tiny_root, tmp_path):
 
 
 def test_ensure_autoencoder_trains_resumes_or_reuses(tiny_cfg, tmp_path, monkeypatch):
-    from mss_helpers import train
+    from mss_helpers import autoencoder
 
     monkeypatch.setenv("MSS_RUNS_DIR", str(tmp_path))
     calls = []
-    monkeypatch.setattr(train, "train_autoencoder",
-                        lambda cfg, **kw: calls.append(kw) or train.ae_run_dir(cfg))
-    run = train.ae_run_dir(tiny_cfg)
-    assert train.ensure_autoencoder(tiny_cfg) == run  # nothing there: from scratch
+    monkeypatch.setattr(autoencoder, "train_autoencoder",
+                        lambda cfg, **kw: calls.append(kw) or autoencoder.ae_run_dir(cfg))
+    run = autoencoder.ae_run_dir(tiny_cfg)
+    assert autoencoder.ensure_autoencoder(tiny_cfg) == run  # nothing there: from scratch
     run.mkdir(parents=True)
     (run / "last.pt").write_bytes(b"")
-    train.ensure_autoencoder(tiny_cfg)  # interrupted (no done.json): resume
+    autoencoder.ensure_autoencoder(tiny_cfg)  # interrupted (no done.json): resume
     (run / "done.json").write_text("{}")
-    train.ensure_autoencoder(tiny_cfg)  # finished: train_autoencoder returns it untouched
+    autoencoder.ensure_autoencoder(tiny_cfg)  # finished: train_autoencoder returns it untouched
     assert [c["resume"] for c in calls] == [False, True, False]
 
 
 def test_ensure_kl_ablation_reuses_a_record_only_when_its_runs_are_here(tiny_cfg, tmp_path, monkeypatch):
-    from mss_helpers import train
+    from mss_helpers import autoencoder
 
     monkeypatch.setenv("MSS_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("MSS_RESULTS_DIR", str(tmp_path / "results"))
     rebuilt = {"rebuilt": True}
-    monkeypatch.setattr(train, "kl_ablation", lambda cfg, **kw: rebuilt)
-    wanted = {arm: train.ae_run_dir(c) for arm, c in train.kl_ablation_configs(tiny_cfg).items()}
+    monkeypatch.setattr(autoencoder, "kl_ablation", lambda cfg, **kw: rebuilt)
+    wanted = {arm: autoencoder.ae_run_dir(c) for arm, c in autoencoder.kl_ablation_configs(tiny_cfg).items()}
     record = {"preset": "tiny", "arms": {arm: {"kl_weight": 0.0, "run_dir": f"/elsewhere/runs/{d.name}",
                                                "median": {"snr_db": 1.0}} for arm, d in wanted.items()}}
     path = tmp_path / "results" / "kl_ablation_tiny.json"
     path.parent.mkdir()
     path.write_text(json.dumps(record))
     # A record committed from another checkout whose runs are not here: both arms are rebuilt.
-    assert train.ensure_kl_ablation(tiny_cfg) is rebuilt
+    assert autoencoder.ensure_kl_ablation(tiny_cfg) is rebuilt
     for d in wanted.values():
         d.mkdir(parents=True)
         (d / "done.json").write_text("{}")
-    got = train.ensure_kl_ablation(tiny_cfg)
+    got = autoencoder.ensure_kl_ablation(tiny_cfg)
     assert got is not rebuilt and {arm: Path(a["run_dir"]) for arm, a in got["arms"].items()} == wanted
     # A record of an older preset (another config hash) is stale even where its runs exist.
     record["arms"]["kl"]["run_dir"] = str(wanted["kl"].with_name("ae_tiny_0123456789"))
     path.write_text(json.dumps(record))
-    assert train.ensure_kl_ablation(tiny_cfg) is rebuilt
+    assert autoencoder.ensure_kl_ablation(tiny_cfg) is rebuilt
 
 
 def test_ensure_examples_are_keyed_by_config_and_reused(tiny_cfg, tmp_path, monkeypatch):

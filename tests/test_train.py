@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from mss_helpers import train
+from mss_helpers import autoencoder, train
 from mss_helpers.config import ModelConfig, TrainConfig
 from mss_helpers.losses import vae_loss
 from mss_helpers.model import SEANetVAE
@@ -122,9 +122,9 @@ def test_train_autoencoder_caches_and_reports(tiny_run, tiny_cfg, tiny_root):
 
     assert (tiny_run / "done.json").is_file()
     mtime = (tiny_run / "best.pt").stat().st_mtime_ns
-    again = train.train_autoencoder(tiny_cfg, root=tiny_root, run_dir=tiny_run, progress=False)
+    again = autoencoder.train_autoencoder(tiny_cfg, root=tiny_root, run_dir=tiny_run, progress=False)
     assert again == tiny_run and (tiny_run / "best.pt").stat().st_mtime_ns == mtime  # reused, not retrained
-    result = train.evaluate_reconstruction(tiny_cfg, tiny_run, root=tiny_root)
+    result = autoencoder.evaluate_reconstruction(tiny_cfg, tiny_run, root=tiny_root)
     keys = {"mse", "snr_db", "spectral_mse", "cosine", "si_sdr_db"}
     assert set(result["median"]) == keys and len(result["per_track"]) == 2
     assert all(np.isfinite(v) for v in result["median"].values())
@@ -175,10 +175,10 @@ def test_search_configs_are_the_issue3_base_plus_their_changes():
     spec.loader.exec_module(search)
     base = search.search_config("cpu", "base", 400)
     assert base.model.latent_dim == 16 and base.train.lr_schedule == "constant"
-    assert train.train_clip_s(base) == 1.0
+    assert autoencoder.train_clip_s(base) == 1.0
     assert (base.train.epochs, base.train.steps_per_epoch, base.train.max_minutes) == (4, 100, None)
     lat = search.search_config("cpu", "lat32_cos_lv_clip0.5", 800)
-    assert (lat.model.latent_dim, lat.model.logvar_init, train.train_clip_s(lat)) == (32, -10.0, 0.5)
+    assert (lat.model.latent_dim, lat.model.logvar_init, autoencoder.train_clip_s(lat)) == (32, -10.0, 0.5)
     assert lat.train.lr_schedule == "cosine" and lat.train.epochs == 8
     preset = search.search_config("cpu", "preset", 3200)
     assert preset.model == get_config("cpu").model and preset.data == get_config("cpu").data
@@ -191,12 +191,12 @@ def test_train_autoencoder_trains_on_its_threads_and_gives_them_back(tiny_cfg, t
         seen.append(torch.get_num_threads())
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(train, "fit", spy_fit)
+    monkeypatch.setattr(autoencoder, "fit", spy_fit)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         with pytest.raises(RuntimeError, match="stop here"):  # even when training fails
-            train.train_autoencoder(tiny_cfg.replace(train={"torch_threads": 1}), root=tiny_root,
+            autoencoder.train_autoencoder(tiny_cfg.replace(train={"torch_threads": 1}), root=tiny_root,
                                     run_dir=tmp_path, progress=False)
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
