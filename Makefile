@@ -36,8 +36,9 @@ train: setup
 
 # The start time is taken before the install, so results/reproduce_<preset>.json counts it too.
 reproduce:
-	@start=$$(date +%s); $(MAKE) --no-print-directory setup && \
-	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $(if $(filter 1,$(FORCE)),--force,)
+	@start=$$(date +%s); marker=$$(mktemp); $(MAKE) --no-print-directory setup && \
+	installed=$$( [ $(STAMP) -nt $$marker ] && echo --installed ); rm -f $$marker; \
+	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $$installed $(if $(filter 1,$(FORCE)),--force,)
 
 test: setup
 	MSS_PRESET=tiny $(PY) -m pytest -q

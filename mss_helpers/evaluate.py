@@ -178,7 +178,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     work = [{"cfg": cfg, "root": str(root), "split": split, "track": t.name, "methods": tuple(methods),
              "ks": ks, "run_dir": str(run_dir) if _needs_model(methods) else None,
              "examples_dir": str(examples_dir) if examples_dir is not None and i < example_tracks else None,
-             "cache_dir": str(out_dir / "tracks") if resume else None, "threads": 1 if jobs > 1 else None}
+             "cache_dir": str(out_dir / "tracks") if resume else None}
             for i, t in enumerate(tracks)]
     if jobs == 1 or len(work) <= 1:
         results = map(evaluate_track, work)

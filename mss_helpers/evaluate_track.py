@@ -168,7 +168,8 @@ def _mixit_settings(ctx: TrackContext, method: str):
 
     sep = ctx.models.get("separator")
     if sep is None:
-        key = ("separator", str(separator_run_dir(ctx.cfg)))
+        run = separator_run_dir(ctx.cfg)
+        key = ("separator", str(run), str(_file_signature(run / "last.pt")))  # a retrained separator reloads
         if key not in _WORKER:
             from .separator import load_separator
 
@@ -334,7 +335,7 @@ def evaluate_track(job: dict) -> dict:
     ----------
     job : dict with ``cfg``, ``root``, ``split``, ``track`` (name), ``methods``, ``ks``,
         ``run_dir`` (or None), ``examples_dir`` (or None: no listening examples),
-        ``cache_dir`` (or None: no resume cache), ``threads`` (torch threads, or None)
+        ``cache_dir`` (or None: no resume cache); it runs on one torch and one BLAS thread
 
     Returns
     -------
@@ -342,12 +343,23 @@ def evaluate_track(job: dict) -> dict:
     method), ``reused`` (rows came from the cache) and ``error`` (None, or the
     one-line reason a :class:`UserError` stopped this track).
     """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    # One torch and one BLAS thread per track, whether tracks run serially or in loky workers, so
+    # the rows do not depend on --jobs (float reductions differ between thread counts).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            return _evaluate_track(job)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _evaluate_track(job: dict) -> dict:
     from . import datasets
 
-    if job.get("threads"):
-        import torch
-
-        torch.set_num_threads(job["threads"])
     cfg, name = job["cfg"], job["track"]
     out = {"track": name, "rows": [], "timing": {}, "reused": False, "error": None}
     try:
@@ -355,8 +367,10 @@ def evaluate_track(job: dict) -> dict:
         cache_file = None
         if job.get("cache_dir"):
             key = track_key(cfg, track, job["methods"], job["ks"], job["run_dir"], job["examples_dir"])
-            cache_file = Path(job["cache_dir"]) / f"{hashlib.sha1(name.encode()).hexdigest()[:12]}.json"
-            if cache_file.is_file():
+            # One file per (track, key): evaluations of other settings into the same folder keep theirs.
+            cache_file = Path(job["cache_dir"]) / f"{hashlib.sha1(name.encode()).hexdigest()[:12]}_{key[:12]}.json"
+            examples_missing = bool(job.get("examples_dir")) and not (Path(job["examples_dir"]) / name).is_dir()
+            if cache_file.is_file() and not examples_missing:
                 cached = json.loads(cache_file.read_text())
                 if cached.get("key") == key:
                     return {**out, "rows": cached["rows"], "timing": cached["timing"], "reused": True}

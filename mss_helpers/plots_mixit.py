@@ -97,8 +97,13 @@ def row_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: st
         fig, ax = plt.subplots(figsize=(7, 0.35 * len(table) + 1.2))
     fig = ax.figure
     t = table.dropna(subset=[metric])
-    colours = ["tab:grey" if ("oracle" in r or "ceiling" in r) else "tab:blue" for r in t["row"]]
-    ax.barh(t["row"], t[metric], color=colours)
+    reference = [any(w in r.lower() for w in ("oracle", "ceiling", "floor")) for r in t["row"]]
+    ax.barh(t["row"], t[metric], color=["tab:grey" if ref else "tab:blue" for ref in reference])
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color="tab:blue", label="without labels"),
+                       Patch(color="tab:grey", label="floor / ceilings (use ground truth)")],
+              loc="lower right", fontsize=8)
     ax.axvline(0, color="black", lw=0.8)
     ax.invert_yaxis()
     ax.set_xlabel("median SI-SDRi (dB)" if metric == "si_sdri_db" else metric)

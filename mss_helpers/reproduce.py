@@ -26,6 +26,7 @@ from pathlib import Path
 
 from . import paths
 from .config import get_config, git_commit
+from .datasets import estimates_root
 from .errors import RunNotFoundError
 
 NOTEBOOK_DIR = paths.PROJ_ROOT / "notebooks"
@@ -77,13 +78,17 @@ def _forget_preset(cfg) -> None:
     root = cfg.data.resolved_root()
     if not cfg.data.root and root.is_dir():
         shutil.rmtree(root)
+    estimates = estimates_root(cfg)  # Open-Unmix estimates of "other", cached beside the data
+    if estimates.is_dir():
+        shutil.rmtree(estimates)
 
 
 def _preset_state(cfg) -> dict:
     """What of the preset exists already: the data set and its training runs."""
     runs = paths.runs_dir()
     cached = sorted(p.name for p in runs.iterdir() if _is_preset_run(p.name, cfg.name)) if runs.is_dir() else []
-    return {"data_existed": cfg.data.resolved_root().is_dir(), "runs_existed": cached}
+    return {"data_existed": cfg.data.resolved_root().is_dir() or estimates_root(cfg).is_dir(),
+            "runs_existed": cached}
 
 
 def _is_preset_run(name: str, preset: str) -> bool:
@@ -91,12 +96,13 @@ def _is_preset_run(name: str, preset: str) -> bool:
 
 
 def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None = None,
-              started: float | None = None) -> dict:
+              started: float | None = None, installed: bool = False) -> dict:
     """Run the whole report for ``preset``; returns the timings record.
 
     ``started`` is the UNIX time the caller began (``make reproduce`` passes the
     time before its install step), so the record's total includes the install;
-    the difference is recorded as the ``setup`` step. ``from_nothing`` is true
+    the difference is recorded as the ``setup`` step; ``installed`` says whether that step
+    really installed the environment (``make`` passes it when its stamp was new). ``from_nothing`` is true
     when neither the preset's data set nor any of its runs existed when the
     command started (after ``--force`` deleted them): every number then comes
     from this one run.
@@ -105,6 +111,7 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
 
     cfg = get_config(preset)
     t_cmd = time.time()
+    commit, dirty = git_commit(), _git_dirty()  # the code this run starts from (a later commit did not run)
     if force:
         _forget_preset(cfg)
     state = _preset_state(cfg)
@@ -125,7 +132,9 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
         print(f"[reproduce] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
     begin = started if started is not None else t_cmd
     end = time.time()
-    record = {"preset": preset, "commit": git_commit(), "dirty": _git_dirty(),
+    record = {"preset": preset, "commit": commit, "dirty": dirty,
+              "commit_at_end": git_commit() if git_commit() != commit else None,
+              "installed": bool(installed),
               "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(begin)),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end)), "timezone": "UTC",
               "from_nothing": not state["data_existed"] and not state["runs_existed"],
@@ -173,6 +182,12 @@ def results_markdown(preset: str = "cpu") -> str:
                      "(track, instrument) pairs, dB; k = n is each track's true number of instruments, "
                      "`auto` the number the method found; every k in "
                      f"`results/separation_{preset}.md`)\n\n" + headline_table(sep))
+    mixit = out / f"separation_mixit_{preset}.csv"
+    if mixit.exists():
+        parts.append("**Separation learned without labels: MixIT** (notebook 07; the same test split and scoring; "
+                     "`latent-grouped` / `feature-grouped` group the separator's outputs without labels, "
+                     "`oracle-grouped` is MixIT's ceiling with a greedy oracle grouping; every k in "
+                     f"`results/separation_mixit_{preset}.md`)\n\n" + headline_table(mixit))
     cost = out / f"separation_unmix_{preset}.md"
     if cost.exists():
         parts.append("**What the Open-Unmix first stage costs** (median SI-SDR against the true instruments, dB, "
@@ -198,7 +213,7 @@ def timing_markdown(record: dict) -> str:
     if "from_nothing" not in record:
         how = "cached runs not recorded"
     elif record["from_nothing"]:
-        how = "from nothing (no data set, no runs" + ("; install included)" if "setup" in record["seconds"] else ")")
+        how = "from nothing (no data set, no runs" + ("; install included)" if record.get("installed") else ")")
     else:
         how = "reusing cached runs: " + ", ".join(record.get("reused_runs") or ["the data set"])
     rows = "\n".join(f"| {step} | {sec / 60:.1f} |" for step, sec in record["seconds"].items())
@@ -302,13 +317,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--force", action="store_true", help="delete the preset's runs and data first")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose names start with these (e.g. 03)")
     parser.add_argument("--html", action="store_true", help="also export HTML afterwards")
+    parser.add_argument("--installed", action="store_true", help="the set-up step before it installed the venv")
     parser.add_argument("--started", type=float, default=None,
                         help="UNIX time the whole job began (make passes the time before its install step)")
 
 
 def run(args) -> int:
     try:
-        record = reproduce(args.preset, force=args.force, only=args.only, started=args.started)
+        record = reproduce(args.preset, force=args.force, only=args.only, started=args.started,
+                           installed=args.installed)
     except NotebookError as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -19,7 +19,8 @@ cosine silhouette of the active outputs.
 
 The ``oracle`` grouping gives each output to the reference instrument with the
 largest inner product (the instrument whose distance to its estimate the output
-reduces most): MixIT's ceiling for any grouping, and it uses ground truth.
+reduces most), one output at a time: a greedy oracle, close to (not exactly) the
+best grouping of these outputs; it uses ground truth, so it is labelled oracle.
 """
 
 from __future__ import annotations
