@@ -117,6 +117,12 @@ def _nmf_settings(ctx: TrackContext, method: str):
         kk = ctx.concrete(k)
         if kk < 1:
             continue
+        decoding = "-" if method == "nmf" else "soft"
+        if kk > c.nmf_components:  # k groups of fewer NMF components: a note row, as a failed clustering
+            yield {**_setting(method, decoding, 0, str(k), None),
+                   "note": f"k={kk} needs at least k NMF components, cluster.nmf_components is "
+                           f"{c.nmf_components}; use a k up to {c.nmf_components} or raise nmf_components"}
+            continue
         if kk not in done:
             if method == "nmf":
                 done[kk] = nmf.nmf_cluster(ctx.x, kk, c.nmf_components, c.stft_n_fft, c.stft_hop, ctx.seed,
@@ -124,7 +130,7 @@ def _nmf_settings(ctx: TrackContext, method: str):
             else:
                 done[kk] = nmf.latent_nmf(ctx.model, ctx.x, kk, c.nmf_components, c.stft_n_fft, c.stft_hop,
                                           ctx.seed, **opts)
-        yield _setting(method, "-" if method == "nmf" else "soft", kk, str(k), done[kk])
+        yield _setting(method, decoding, kk, str(k), done[kk])
 
 
 def _frame_settings(ctx: TrackContext, method: str):

@@ -86,6 +86,18 @@ def test_a_failed_clustering_is_kept_in_the_table_and_skipped_in_examples(tiny_c
     assert not any(name.startswith("dbscan") for name in written)
 
 
+def test_a_k_above_the_nmf_components_is_a_note_row_and_the_other_ks_are_scored(tiny_cfg, tiny_root, tmp_path):
+    too_many = tiny_cfg.cluster.nmf_components + 1
+    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["nmf"], ks=[2, too_many],
+                                 out_dir=tmp_path / "out", progress=False, write_results=False, jobs=1)
+    big, small = df[df.k_label == str(too_many)], df[df.k_label == "2"]
+    instruments = small[small.instrument != ""].drop_duplicates(["track", "instrument"])
+    assert len(big) == len(instruments) and set(big.track) == set(small.track) == set(df.track)  # all missed
+    assert big.note.str.contains(f"nmf_components is {tiny_cfg.cluster.nmf_components}").all()
+    assert big.si_sdr_db.isna().all() and (big.k == 0).all()
+    assert (small.note.fillna("") == "").all() and small.si_sdr_db.notna().any()
+
+
 def _meta(out):
     import json
 
@@ -163,6 +175,15 @@ def _cli(args, tmp_path):
     env = {**os.environ, "MSS_PRESET": "tiny", "MSS_RUNS_DIR": str(tmp_path / "runs")}
     return subprocess.run([sys.executable, "-m", "mss_helpers", "evaluate", *args], capture_output=True,
                           text=True, env=env, timeout=600)
+
+
+def test_cli_keeps_a_k_above_the_nmf_components_as_a_note_without_a_traceback(tiny_root, tmp_path):
+    proc = _cli(["--root", str(tiny_root), "--methods", "nmf", "--k", "30", "--out", str(tmp_path / "o")], tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "o" / "separation.csv")
+    assert len(df) and df.note.str.contains("nmf_components").all()
 
 
 def test_cli_warns_for_some_failed_tracks_and_errors_when_all_fail(tiny_root, tmp_path):
