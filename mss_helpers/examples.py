@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio as audio_io
+from .errors import RunNotFoundError
 from .paths import atomic_write
 
 INPUT_FILE = "input.wav"
@@ -169,8 +170,9 @@ def list_tracks(root) -> list[str]:
     """Names of the tracks under an examples root (folders holding ``input.wav``), sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"no listening examples folder at {root}; write one with "
-                                "`python -m mss_helpers listen-export --out DIR`")
+        raise RunNotFoundError(f"no listening examples folder at {root}; write one with "
+                               f"`python -m mss_helpers listen-export --out {root}`, or run notebook "
+                               "04_compare_clustering, which writes the preset's examples")
     return sorted(p.name for p in root.iterdir() if (p / INPUT_FILE).is_file())
 
 
@@ -186,8 +188,8 @@ def read_examples(root) -> dict:
 
     Raises
     ------
-    FileNotFoundError
-        When ``root`` does not exist.
+    RunNotFoundError
+        (a ``FileNotFoundError``) when ``root`` does not exist; it names how to write one.
     ValueError
         When it holds no track, or a method folder lacks an estimate file it lists.
     """
