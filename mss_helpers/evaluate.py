@@ -170,7 +170,10 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         from .separator import load_separator
 
         load_separator(cfg)  # RunNotFoundError naming `train-separator`, before any work
-    tracks = datasets.load_tracks(root, split)[:max_tracks]
+    unreadable: list = []  # tracks whose mixture cannot be read: reported as failed, the others scored
+    tracks = datasets.load_tracks(root, split, unreadable=unreadable)
+    names = sorted([t.name for t in tracks] + [u["track"] for u in unreadable])[:max_tracks]
+    tracks = [t for t in tracks if t.name in names]
     out_dir = Path(out_dir) if out_dir else paths.runs_dir() / f"evaluate_{cfg.name}_{split}"
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
@@ -188,7 +191,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         # loky worker processes; the generator yields results in track order, as they finish.
         results = Parallel(n_jobs=min(jobs, len(work)), backend="loky", return_as="generator")(
             delayed(evaluate_track)(w) for w in work)
-    rows, timing, failed, reused = [], {}, [], 0  # timing: separation seconds per method
+    rows, timing, reused = [], {}, 0  # timing: separation seconds per method
+    failed = [u for u in unreadable if u["track"] in names]
     for res in tqdm(results, total=len(work), desc=f"separate {split}", disable=not progress):
         if res["error"] is not None:
             failed.append({"track": res["track"], "reason": res["error"]})
@@ -197,14 +201,14 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         reused += int(res["reused"])
         for m, v in res["timing"].items():
             timing[m] = timing.get(m, 0.0) + v
-    if tracks and len(failed) == len(tracks):
+    if names and len(failed) == len(names):
         raise UserError(f"every track of {root} ({split} split) failed, nothing was scored; first: "
                         f"{failed[0]['track']}: {failed[0]['reason']}")
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     summary = summarize(df)
     meta = {"preset": cfg.name, "commit": git_commit(), "root": str(root), "split": split,
             "run_dir": str(run_dir) if run_dir else None, "methods": list(methods), "ks": ks,
-            "n_tracks": len(tracks), "failed_tracks": failed, "reused_tracks": reused, "jobs": jobs,
+            "n_tracks": len(names), "failed_tracks": failed, "reused_tracks": reused, "jobs": jobs,
             "seconds": round(time.time() - t0, 1),
             "separation_seconds": {m: round(v, 1) for m, v in timing.items()}, "config": config_to_dict(cfg)}
     _write_outputs(df, summary, meta, out_dir, "separation", "summary")
@@ -212,7 +216,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         _write_outputs(df, summary, meta, paths.results_dir(), f"separation_{cfg.name}",
                        f"separation_{cfg.name}")
     df.attrs["failed_tracks"] = failed
-    df.attrs["n_tracks"] = len(tracks)
+    df.attrs["n_tracks"] = len(names)
     return df
 
 

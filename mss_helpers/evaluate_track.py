@@ -288,7 +288,8 @@ def _tracks(root: str, split: str) -> dict:
 
     key = ("tracks", root, split)
     if key not in _WORKER:
-        _WORKER[key] = {t.name: t for t in datasets.load_tracks(root, split)}
+        # Tracks with an unreadable mixture are left out: run_evaluation reports them.
+        _WORKER[key] = {t.name: t for t in datasets.load_tracks(root, split, unreadable=[])}
     return _WORKER[key]
 
 

@@ -144,7 +144,7 @@ def _root_with_a_bad_track(tiny_root, tmp_path, how="nan", n_bad=1):
     shutil.copytree(tiny_root, root, ignore=shutil.ignore_patterns("train"))
     bad = sorted(p for p in (root / "test").iterdir() if p.is_dir())[:n_bad]
     for track in bad:
-        wav = track / "other.wav"
+        wav = track / ("mixture.wav" if how == "garbage mixture" else "other.wav")
         if how == "nan":
             x, rate = sf.read(wav, dtype="float32")
             x[100:200] = np.nan
@@ -154,7 +154,7 @@ def _root_with_a_bad_track(tiny_root, tmp_path, how="nan", n_bad=1):
     return root, [t.name for t in bad]
 
 
-@pytest.mark.parametrize("how", ["nan", "garbage"])
+@pytest.mark.parametrize("how", ["nan", "garbage", "garbage mixture"])
 def test_a_failing_track_is_reported_and_the_others_are_scored(tiny_cfg, tiny_root, tmp_path, how):
     root, bad = _root_with_a_bad_track(tiny_root, tmp_path, how)
     out = tmp_path / "eval"
@@ -193,8 +193,9 @@ def test_cli_warns_for_some_failed_tracks_and_errors_when_all_fail(tiny_root, tm
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: 1 of 2 tracks failed: {bad[0]}: ")
     assert "Traceback" not in proc.stderr
-    root, _ = _root_with_a_bad_track(tiny_root, tmp_path / "all", "garbage", n_bad=2)
-    proc = _cli(["--root", str(root), "--methods", "mixture", "--out", str(tmp_path / "o2")], tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("separate test:")]
-    assert len(lines) == 1 and lines[0].startswith("error: every track of") and "failed" in lines[0]
+    for how in ("garbage", "garbage mixture"):
+        root, _ = _root_with_a_bad_track(tiny_root, tmp_path / how, how, n_bad=2)
+        proc = _cli(["--root", str(root), "--methods", "mixture", "--out", str(tmp_path / "o2")], tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("separate test:")]
+        assert len(lines) == 1 and lines[0].startswith("error: every track of") and "failed" in lines[0]
