@@ -15,9 +15,12 @@ Methods (``method`` column) and their decodings (``decoding``):
 ``mixture``, ``oracle_irm``, ``oracle_frames``, ``nmf`` (reference rows, ``-``);
 the latent-frame clusterings of :data:`cluster.METHODS` (``hard``: the seed's
 time masks; ``soft``: mixture-consistent masks from the same decodes);
-``latent_nmf`` (``soft``). ``k_label`` says how k was set: a number, ``n``
-(the track's true number of instruments; every reference row) or ``auto``
-(DBSCAN/HDBSCAN choose it; the ``k`` column then holds what they found).
+``latent_nmf`` (``soft``); ``mixit``, only when named in ``methods`` (the
+MixIT separator's outputs, ungrouped and grouped into k, see
+:func:`separator_group.mixit_settings`; it needs ``train-separator`` first).
+``k_label`` says how k was set: a number, ``n`` (the track's true number of
+instruments; every reference row) or ``auto`` (DBSCAN/HDBSCAN choose it; the
+``k`` column then holds what they found).
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ def _parse_ks(ks) -> list:
                               "e.g. --k 2,3,n")
         out.append(value)
     return out
+
+
+def _check_methods(methods, cfg: Config) -> None:
+    """:class:`ConfigError` naming every unknown method name, before any work."""
+    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
+               and m not in OPTIONAL_METHODS]
+    if unknown:
+        raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
+                          f"choose from {', '.join(all_methods(cfg))}")
 
 
 def summarize(df):
@@ -155,11 +167,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     own_root = root is None or Path(root).expanduser().resolve() == cfg.data.resolved_root()
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     methods = tuple(methods) if methods else all_methods(cfg)
-    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
-               and m not in OPTIONAL_METHODS]
-    if unknown:
-        raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
-                          f"choose from {', '.join(all_methods(cfg))}")
+    _check_methods(methods, cfg)
     ks = _parse_ks(ks if ks is not None else tuple(cfg.cluster.ks) + ("n",))
     if _needs_model(methods):
         from .autoencoder import ae_run_dir
@@ -270,11 +278,7 @@ def run(args) -> int:
     # Every argument is checked before any work (rendering data, loading a model).
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     ks = _parse_ks(args.k.split(",")) if args.k else None
-    unknown = [m for m in methods or () if m not in all_methods(cfg) and m not in _cluster_methods()
-               and m not in OPTIONAL_METHODS]
-    if unknown:
-        raise ConfigError(f"--methods: unknown methods {', '.join(unknown)}; "
-                          f"choose from {', '.join(all_methods(cfg))}")
+    _check_methods(methods or (), cfg)
     if args.max_tracks is not None and args.max_tracks < 1:
         raise ConfigError(f"--max-tracks must be at least 1, got {args.max_tracks}")
     if args.root:

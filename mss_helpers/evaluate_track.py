@@ -22,7 +22,7 @@ import numpy as np
 
 from . import nmf, paths, separate
 from .config import Config, config_to_dict
-from .errors import AudioError, ConfigError, UserError
+from .errors import ConfigError, UserError
 
 UNSUPERVISED = ("mixture_mse", "assignment_entropy", "spectral_entropy", "sparsity", "energy_share")
 COLUMNS = ("track", "method", "decoding", "k", "k_label", "instrument", "estimate", "si_sdr_db",
@@ -381,13 +381,11 @@ def _evaluate_track(job: dict) -> dict:
                 cached = json.loads(cache_file.read_text())
                 if cached.get("key") == key:
                     return {**out, "rows": cached["rows"], "timing": cached["timing"], "reused": True}
-        x = datasets.input_audio(track, cfg)
-        if not np.all(np.isfinite(x)):
-            raise AudioError(f"track {name!r}: its input has NaN or infinite samples ({track.path})")
+        x = datasets.input_audio(track, cfg)  # AudioError for a silent, short or non-finite input
         rate = cfg.data.sample_rate
         # Instruments silent for the whole excerpt (they rested throughout) are not references.
         refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
-        refs = {n: separate._fit_length(r, x.shape[1]) for n, r in refs.items()}
+        refs = {n: separate.fit_length(r, x.shape[1]) for n, r in refs.items()}
         models = load_models(job["run_dir"], job["methods"])
         tick = time.time()
         for setting in separate_track(x, refs, job["methods"], job["ks"], cfg, seed=cfg.cluster.seed,
@@ -404,17 +402,11 @@ def _evaluate_track(job: dict) -> dict:
                                        [r for r in srows if r["instrument"]])
             tick = time.time()
         if cache_file is not None:
-            record = {"key": key, "track": name, "rows": _jsonable(out["rows"]), "timing": out["timing"]}
+            from .examples import json_value
+
+            rows = [{k: json_value(v) for k, v in r.items()} for r in out["rows"]]
+            record = {"key": key, "track": name, "rows": rows, "timing": out["timing"]}
             paths.atomic_write(cache_file, lambda p: Path(p).write_text(json.dumps(record)))
     except UserError as exc:  # the track's data is at fault: report it, score the others
         out.update(rows=[], error=" ".join(str(exc).split()))
     return out
-
-
-def _jsonable(rows: list) -> list:
-    def clean(v):
-        if isinstance(v, np.generic):
-            v = v.item()
-        return None if isinstance(v, float) and not np.isfinite(v) else v
-
-    return [{k: clean(v) for k, v in r.items()} for r in rows]

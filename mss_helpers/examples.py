@@ -65,14 +65,11 @@ def _check_name(name: str, what: str) -> None:
         raise ValueError(f"{what} {name!r} cannot be used as a folder or file name")
 
 
-def _json_value(value):
+def json_value(value):
     """numpy scalars -> python; non-finite floats -> None (JSON has no NaN)."""
-    if value is None:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
         return value if np.isfinite(value) else None
     return value
 
@@ -158,9 +155,9 @@ def write_example(out_dir, track: str, rate: int, mixture: np.ndarray, reference
         audio_io.write_audio(method_dir / fname, est, rate)
         row = by_estimate.get(i, {})
         entry = {"file": fname, "instrument": row.get("instrument", "")}
-        entry.update({m: _json_value(row.get(m)) for m in METRIC_KEYS})
+        entry.update({m: json_value(row.get(m)) for m in METRIC_KEYS})
         entries.append(entry)
-    clean_rows = [{key: _json_value(v) for key, v in row.items()} for row in rows]
+    clean_rows = [{key: json_value(v) for key, v in row.items()} for row in rows]
     _write_json(method_dir / METRICS_FILE, {"method": method, "decoding": decoding, "k": k,
                                             "rate": rate, "estimates": entries, "rows": clean_rows})
     return method_dir
