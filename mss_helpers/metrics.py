@@ -55,14 +55,18 @@ def _pair(ref, est) -> tuple[np.ndarray, np.ndarray]:
     return r, e
 
 
-def estimate_stack(estimates) -> np.ndarray:
-    """K same-shape estimates as float64 ``(K, channels, samples)``, each checked by :func:`as_audio`."""
+def estimate_stack(estimates, name: str = "estimates") -> np.ndarray:
+    """K same-shape signals as float64 ``(K, channels, samples)``, each checked by :func:`as_audio`.
+
+    ``estimates`` : a list of (channels, samples) or (samples,) arrays, or one
+    (K, channels, samples) or (K, samples) array.
+    """
     if len(estimates) == 0:
-        raise ValueError("estimates is empty")
+        raise ValueError(f"{name} is empty")
     shapes = {np.shape(e) for e in estimates}
     if len(shapes) != 1:
-        raise ValueError(f"estimates differ in shape: {sorted(shapes)}")
-    return np.stack([as_audio(e, f"estimates[{j}]") for j, e in enumerate(estimates)])
+        raise ValueError(f"{name} differ in shape: {sorted(shapes)}")
+    return np.stack([as_audio(e, f"{name}[{j}]") for j, e in enumerate(estimates)])
 
 
 def signal_energy(x: np.ndarray) -> float:

@@ -16,17 +16,6 @@ from .metrics import as_audio, capped_db, estimate_stack, require_sound, si_sdr_
 # --------------------------------------------------------------------------- separation
 
 
-def _as_stack(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 2:
-        a = a[:, None]  # (n, samples) -> (n, 1, samples)
-    if a.ndim != 3 or a.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (n, channels, samples) stack, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite samples")
-    return a
-
-
 def si_sdr_matrix(refs, ests, cap_db: float = 100.0) -> np.ndarray:
     """SI-SDR of every (reference, estimate) pair, dB.
 
@@ -40,7 +29,7 @@ def si_sdr_matrix(refs, ests, cap_db: float = 100.0) -> np.ndarray:
     (N, K) float64
         ``out[n, k] = si_sdr(refs[n], ests[k])``, capped at ``+-cap_db``.
     """
-    R, E = _as_stack(refs, "refs"), _as_stack(ests, "ests")
+    R, E = estimate_stack(refs, "refs"), estimate_stack(ests, "ests")  # (N, C, S), (K, C, S)
     if R.shape[1:] != E.shape[1:]:
         raise ValueError(f"refs and ests differ in (channels, samples): {R.shape[1:]} vs {E.shape[1:]}")
     for n in range(len(R)):
@@ -178,7 +167,7 @@ def bss_sdr(references, estimates, rate: int, backend: str = "fast", cap_db: flo
         Shapes differ, non-finite samples, or no window counts for a source
         (every window has a silent reference or estimate).
     """
-    R, E = _as_stack(references, "references"), _as_stack(estimates, "estimates")
+    R, E = estimate_stack(references, "references"), estimate_stack(estimates, "estimates")  # (N, C, S) each
     if R.shape != E.shape:
         raise ValueError(f"references and estimates differ in shape: {R.shape} vs {E.shape}")
     if not rate or rate <= 0:
