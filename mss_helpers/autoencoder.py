@@ -20,6 +20,7 @@ from . import paths
 from .config import Config, config_hash, config_to_dict, get_config, git_commit
 from .train import CHECKPOINT_FILES, fit, lr_factor, write_json
 
+
 def ae_run_dir(cfg: Config) -> Path:
     """Default run folder, keyed by everything that shapes the trained model."""
     return paths.runs_dir() / f"ae_{cfg.name}_{config_hash(cfg, 'data', 'model', 'train')}"
@@ -205,8 +206,6 @@ def run(args) -> int:
         print("test-set reconstruction (median over tracks): "
               + ", ".join(f"{k} {v:.4g}" for k, v in result["median"].items()))
     return 0
-
-
 
 
 # --- what a notebook opened on its own needs -------------------------------------------------

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .metrics import _as_audio, _estimate_stack, _require_sound, _stft_mag
+from .metrics import as_audio, estimate_stack, require_sound, stft_mag
 
 
 # --------------------------------------------------------------------------- unsupervised
@@ -28,8 +28,8 @@ def mixture_mse(mixture, estimates) -> float:
     mixture : (channels, samples) float
     estimates : sequence of (channels, samples) float, or (K, channels, samples)
     """
-    est = _estimate_stack(estimates)
-    mix = _as_audio(mixture, "mixture")
+    est = estimate_stack(estimates)
+    mix = as_audio(mixture, "mixture")
     if mix.shape != est.shape[1:]:
         raise ValueError(f"mixture {mix.shape} and estimates {est.shape[1:]} differ in shape")
     return float(np.mean((mix - est.sum(axis=0)) ** 2))
@@ -82,9 +82,9 @@ def spectral_entropy(audio, n_fft: int = 1024) -> float:
     ValueError
         Silent or non-finite audio, or shorter than half an STFT window.
     """
-    a = _as_audio(audio, "audio")
-    _require_sound(a, "audio")
-    power = (_stft_mag(a, n_fft, n_fft // 4) ** 2).mean(axis=(0, 2))  # (bins,)
+    a = as_audio(audio, "audio")
+    require_sound(a, "audio")
+    power = (stft_mag(a, n_fft, n_fft // 4) ** 2).mean(axis=(0, 2))  # (bins,)
     p = power / power.sum()
     p = p[p > 0]
     return float(-np.sum(p * np.log2(p)))
@@ -101,9 +101,9 @@ def sparsity(audio, n_fft: int = 1024) -> float:
     ----------
     audio : (channels, samples) float
     """
-    a = _as_audio(audio, "audio")
-    _require_sound(a, "audio")
-    mag = _stft_mag(a, n_fft, n_fft // 4).ravel()
+    a = as_audio(audio, "audio")
+    require_sound(a, "audio")
+    mag = stft_mag(a, n_fft, n_fft // 4).ravel()
     n = mag.size
     if n < 2:
         raise ValueError("audio gives fewer than 2 STFT values; sparsity is undefined")
@@ -118,7 +118,7 @@ def energy_shares(estimates) -> list[float]:
     ----------
     estimates : sequence of (channels, samples) float, or (K, channels, samples)
     """
-    est = _estimate_stack(estimates)
+    est = estimate_stack(estimates)
     energies = np.sum(est ** 2, axis=(1, 2))
     total = energies.sum()
     if total <= 0:

@@ -125,12 +125,17 @@ class Track:
 
 
 def load_tracks(root, split: str = "train", is_wav: bool | None = None,
-                split_scheme: str = "folders") -> list[Track]:
+                split_scheme: str = "folders", unreadable: list | None = None) -> list[Track]:
     """All tracks of ``split`` ("train" or "test") under ``root``, sorted by name.
 
     ``split_scheme="folders"`` uses the root's train/test folders;
     ``"seed"`` pools both and holds out the last 20 names as test (the seed
     report's 130/20 split of MUSDB18's 150 songs).
+
+    A wav track whose ``mixture.wav`` cannot be read raises :class:`AudioError`
+    naming the file, unless ``unreadable`` is a list: then the track is left
+    out and ``{"track", "reason"}`` appended to it (the evaluation scores the
+    others and reports it).
     """
     import ffmpeg  # ffmpeg-python, which musdb reads .stem.mp4 files with
     import musdb
@@ -146,17 +151,27 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
     subsets = [s for s in subsets if (root / s).is_dir()]
     if not subsets:
         raise DataRootError(f"data root {root} has no {split}/ folder; {_layout_hint(root)}")
+    bad = {}  # track folder -> reason
     if is_wav:  # musdb probes each mixture with ffprobe, whose error names no file: soundfile first
         for mixture in sorted(p for s in subsets for p in (root / s).glob("*/mixture.wav")):
-            audio_io.audio_info(mixture)
-    try:
-        db = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets)
-    except ffmpeg.Error:  # a .stem.mp4 ffprobe cannot read; its error names no file: find the file
-        for path in sorted(p for s in subsets for p in (root / s).glob("*.stem.mp4")):
-            audio_io.audio_info(path)
-        raise
+            try:
+                audio_io.audio_info(mixture)
+            except AudioError as exc:
+                if unreadable is None:
+                    raise
+                bad[mixture.parent] = " ".join(str(exc).split())
+    if bad:  # musdb.DB would probe them again and fail: build the readable ones the way it does
+        unreadable += [{"track": folder.name, "reason": reason} for folder, reason in bad.items()]
+        mtracks = _wav_mtracks(root, subsets, skip=set(bad))
+    else:
+        try:
+            mtracks = musdb.DB(root=str(root), is_wav=is_wav, subsets=subsets).tracks
+        except ffmpeg.Error:  # a .stem.mp4 ffprobe cannot read; its error names no file: find the file
+            for path in sorted(p for s in subsets for p in (root / s).glob("*.stem.mp4")):
+                audio_io.audio_info(path)
+            raise
     tracks = []
-    for mt in db.tracks:
+    for mt in mtracks:
         if is_wav and not (Path(mt.path).parent / "mixture.wav").is_file():
             continue  # a sub-folder musdb walked into (e.g. a nested other_stems/): not a track
         folder = Path(mt.path).parent
@@ -166,9 +181,34 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
     tracks.sort(key=lambda t: t.name)
     if split_scheme == "seed":
         tracks = tracks[:-20] if split == "train" else tracks[-20:]
-    if not tracks:
+    if not tracks and not bad:  # every mixture unreadable: the caller has them in ``unreadable``
         raise DataRootError(f"no {split} tracks under {root}; {_layout_hint(root)}")
     return tracks
+
+
+def _wav_mtracks(root: Path, subsets, skip: set) -> list:
+    """musdb tracks of the wav folders ``root/<subset>/<track>/`` except those in ``skip``.
+
+    Built as ``musdb.DB.load_mus_tracks`` builds them (same setup: stem files and ids), for a
+    root where some mixtures cannot be read and ``musdb.DB`` itself would stop at the first.
+    """
+    import musdb
+
+    db = musdb.DB(root=str(root), is_wav=True, subsets=[])  # its setup, no tracks
+    out = []
+    for subset in subsets:
+        for folder in sorted(p.parent for p in (root / subset).glob(f"*/{db.setup['mixture']}")):
+            if folder in skip:
+                continue
+            mt = musdb.MultiTrack(name=folder.name, path=str(folder / db.setup["mixture"]), subset=subset,
+                                  is_wav=True, stem_id=db.setup["stem_ids"]["mixture"],
+                                  sample_rate=db.sample_rate)
+            mt.sources = {src: musdb.Source(mt, name=src, path=str(folder / file),
+                                            stem_id=db.setup["stem_ids"][src], sample_rate=db.sample_rate)
+                          for src, file in db.setup["sources"].items() if (folder / file).exists()}
+            mt.targets = db.create_targets(mt)
+            out.append(mt)
+    return out
 
 
 def split_train_val(tracks: list[Track], n_val: int, seed: int = 0) -> tuple[list[Track], list[Track]]:

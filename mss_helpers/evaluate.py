@@ -15,9 +15,12 @@ Methods (``method`` column) and their decodings (``decoding``):
 ``mixture``, ``oracle_irm``, ``oracle_frames``, ``nmf`` (reference rows, ``-``);
 the latent-frame clusterings of :data:`cluster.METHODS` (``hard``: the seed's
 time masks; ``soft``: mixture-consistent masks from the same decodes);
-``latent_nmf`` (``soft``). ``k_label`` says how k was set: a number, ``n``
-(the track's true number of instruments; every reference row) or ``auto``
-(DBSCAN/HDBSCAN choose it; the ``k`` column then holds what they found).
+``latent_nmf`` (``soft``); ``mixit``, only when named in ``methods`` (the
+MixIT separator's outputs, ungrouped and grouped into k, see
+:func:`separator_group.mixit_settings`; it needs ``train-separator`` first).
+``k_label`` says how k was set: a number, ``n`` (the track's true number of
+instruments; every reference row) or ``auto`` (DBSCAN/HDBSCAN choose it; the
+``k`` column then holds what they found).
 """
 
 from __future__ import annotations
@@ -58,6 +61,15 @@ def _parse_ks(ks) -> list:
                               "e.g. --k 2,3,n")
         out.append(value)
     return out
+
+
+def _check_methods(methods, cfg: Config) -> None:
+    """:class:`ConfigError` naming every unknown method name, before any work."""
+    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
+               and m not in OPTIONAL_METHODS]
+    if unknown:
+        raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
+                          f"choose from {', '.join(all_methods(cfg))}")
 
 
 def summarize(df):
@@ -155,11 +167,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     own_root = root is None or Path(root).expanduser().resolve() == cfg.data.resolved_root()
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     methods = tuple(methods) if methods else all_methods(cfg)
-    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
-               and m not in OPTIONAL_METHODS]
-    if unknown:
-        raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
-                          f"choose from {', '.join(all_methods(cfg))}")
+    _check_methods(methods, cfg)
     ks = _parse_ks(ks if ks is not None else tuple(cfg.cluster.ks) + ("n",))
     if _needs_model(methods):
         from .autoencoder import ae_run_dir
@@ -170,7 +178,10 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         from .separator import load_separator
 
         load_separator(cfg)  # RunNotFoundError naming `train-separator`, before any work
-    tracks = datasets.load_tracks(root, split)[:max_tracks]
+    unreadable: list = []  # tracks whose mixture cannot be read: reported as failed, the others scored
+    tracks = datasets.load_tracks(root, split, unreadable=unreadable)
+    names = sorted([t.name for t in tracks] + [u["track"] for u in unreadable])[:max_tracks]
+    tracks = [t for t in tracks if t.name in names]
     out_dir = Path(out_dir) if out_dir else paths.runs_dir() / f"evaluate_{cfg.name}_{split}"
     jobs = default_jobs() if jobs is None else int(jobs)
     if jobs < 1:
@@ -188,7 +199,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         # loky worker processes; the generator yields results in track order, as they finish.
         results = Parallel(n_jobs=min(jobs, len(work)), backend="loky", return_as="generator")(
             delayed(evaluate_track)(w) for w in work)
-    rows, timing, failed, reused = [], {}, [], 0  # timing: separation seconds per method
+    rows, timing, reused = [], {}, 0  # timing: separation seconds per method
+    failed = [u for u in unreadable if u["track"] in names]
     for res in tqdm(results, total=len(work), desc=f"separate {split}", disable=not progress):
         if res["error"] is not None:
             failed.append({"track": res["track"], "reason": res["error"]})
@@ -197,14 +209,14 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         reused += int(res["reused"])
         for m, v in res["timing"].items():
             timing[m] = timing.get(m, 0.0) + v
-    if tracks and len(failed) == len(tracks):
+    if names and len(failed) == len(names):
         raise UserError(f"every track of {root} ({split} split) failed, nothing was scored; first: "
                         f"{failed[0]['track']}: {failed[0]['reason']}")
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     summary = summarize(df)
     meta = {"preset": cfg.name, "commit": git_commit(), "root": str(root), "split": split,
             "run_dir": str(run_dir) if run_dir else None, "methods": list(methods), "ks": ks,
-            "n_tracks": len(tracks), "failed_tracks": failed, "reused_tracks": reused, "jobs": jobs,
+            "n_tracks": len(names), "failed_tracks": failed, "reused_tracks": reused, "jobs": jobs,
             "seconds": round(time.time() - t0, 1),
             "separation_seconds": {m: round(v, 1) for m, v in timing.items()}, "config": config_to_dict(cfg)}
     _write_outputs(df, summary, meta, out_dir, "separation", "summary")
@@ -212,7 +224,7 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         _write_outputs(df, summary, meta, paths.results_dir(), f"separation_{cfg.name}",
                        f"separation_{cfg.name}")
     df.attrs["failed_tracks"] = failed
-    df.attrs["n_tracks"] = len(tracks)
+    df.attrs["n_tracks"] = len(names)
     return df
 
 
@@ -266,11 +278,7 @@ def run(args) -> int:
     # Every argument is checked before any work (rendering data, loading a model).
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     ks = _parse_ks(args.k.split(",")) if args.k else None
-    unknown = [m for m in methods or () if m not in all_methods(cfg) and m not in _cluster_methods()
-               and m not in OPTIONAL_METHODS]
-    if unknown:
-        raise ConfigError(f"--methods: unknown methods {', '.join(unknown)}; "
-                          f"choose from {', '.join(all_methods(cfg))}")
+    _check_methods(methods or (), cfg)
     if args.max_tracks is not None and args.max_tracks < 1:
         raise ConfigError(f"--max-tracks must be at least 1, got {args.max_tracks}")
     if args.root:

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import nmf, paths, separate
 from .config import Config, config_to_dict
-from .errors import AudioError, ConfigError, UserError
+from .errors import ConfigError, UserError
 
 UNSUPERVISED = ("mixture_mse", "assignment_entropy", "spectral_entropy", "sparsity", "energy_share")
 COLUMNS = ("track", "method", "decoding", "k", "k_label", "instrument", "estimate", "si_sdr_db",
@@ -117,6 +117,12 @@ def _nmf_settings(ctx: TrackContext, method: str):
         kk = ctx.concrete(k)
         if kk < 1:
             continue
+        decoding = "-" if method == "nmf" else "soft"
+        if kk > c.nmf_components:  # k groups of fewer NMF components: a note row, as a failed clustering
+            yield {**_setting(method, decoding, 0, str(k), None),
+                   "note": f"k={kk} needs at least k NMF components, cluster.nmf_components is "
+                           f"{c.nmf_components}; use a k up to {c.nmf_components} or raise nmf_components"}
+            continue
         if kk not in done:
             if method == "nmf":
                 done[kk] = nmf.nmf_cluster(ctx.x, kk, c.nmf_components, c.stft_n_fft, c.stft_hop, ctx.seed,
@@ -124,7 +130,7 @@ def _nmf_settings(ctx: TrackContext, method: str):
             else:
                 done[kk] = nmf.latent_nmf(ctx.model, ctx.x, kk, c.nmf_components, c.stft_n_fft, c.stft_hop,
                                           ctx.seed, **opts)
-        yield _setting(method, "-" if method == "nmf" else "soft", kk, str(k), done[kk])
+        yield _setting(method, decoding, kk, str(k), done[kk])
 
 
 def _frame_settings(ctx: TrackContext, method: str):
@@ -282,7 +288,8 @@ def _tracks(root: str, split: str) -> dict:
 
     key = ("tracks", root, split)
     if key not in _WORKER:
-        _WORKER[key] = {t.name: t for t in datasets.load_tracks(root, split)}
+        # Tracks with an unreadable mixture are left out: run_evaluation reports them.
+        _WORKER[key] = {t.name: t for t in datasets.load_tracks(root, split, unreadable=[])}
     return _WORKER[key]
 
 
@@ -374,13 +381,11 @@ def _evaluate_track(job: dict) -> dict:
                 cached = json.loads(cache_file.read_text())
                 if cached.get("key") == key:
                     return {**out, "rows": cached["rows"], "timing": cached["timing"], "reused": True}
-        x = datasets.input_audio(track, cfg)
-        if not np.all(np.isfinite(x)):
-            raise AudioError(f"track {name!r}: its input has NaN or infinite samples ({track.path})")
+        x = datasets.input_audio(track, cfg)  # AudioError for a silent, short or non-finite input
         rate = cfg.data.sample_rate
         # Instruments silent for the whole excerpt (they rested throughout) are not references.
         refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
-        refs = {n: separate._fit_length(r, x.shape[1]) for n, r in refs.items()}
+        refs = {n: separate.fit_length(r, x.shape[1]) for n, r in refs.items()}
         models = load_models(job["run_dir"], job["methods"])
         tick = time.time()
         for setting in separate_track(x, refs, job["methods"], job["ks"], cfg, seed=cfg.cluster.seed,
@@ -397,17 +402,11 @@ def _evaluate_track(job: dict) -> dict:
                                        [r for r in srows if r["instrument"]])
             tick = time.time()
         if cache_file is not None:
-            record = {"key": key, "track": name, "rows": _jsonable(out["rows"]), "timing": out["timing"]}
+            from .examples import json_value
+
+            rows = [{k: json_value(v) for k, v in r.items()} for r in out["rows"]]
+            record = {"key": key, "track": name, "rows": rows, "timing": out["timing"]}
             paths.atomic_write(cache_file, lambda p: Path(p).write_text(json.dumps(record)))
     except UserError as exc:  # the track's data is at fault: report it, score the others
         out.update(rows=[], error=" ".join(str(exc).split()))
     return out
-
-
-def _jsonable(rows: list) -> list:
-    def clean(v):
-        if isinstance(v, np.generic):
-            v = v.item()
-        return None if isinstance(v, float) and not np.isfinite(v) else v
-
-    return [{k: clean(v) for k, v in r.items()} for r in rows]

@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from . import audio as audio_io
+from .errors import RunNotFoundError
 from .paths import atomic_write
 
 INPUT_FILE = "input.wav"
@@ -64,14 +65,11 @@ def _check_name(name: str, what: str) -> None:
         raise ValueError(f"{what} {name!r} cannot be used as a folder or file name")
 
 
-def _json_value(value):
+def json_value(value):
     """numpy scalars -> python; non-finite floats -> None (JSON has no NaN)."""
-    if value is None:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
         return value if np.isfinite(value) else None
     return value
 
@@ -157,9 +155,9 @@ def write_example(out_dir, track: str, rate: int, mixture: np.ndarray, reference
         audio_io.write_audio(method_dir / fname, est, rate)
         row = by_estimate.get(i, {})
         entry = {"file": fname, "instrument": row.get("instrument", "")}
-        entry.update({m: _json_value(row.get(m)) for m in METRIC_KEYS})
+        entry.update({m: json_value(row.get(m)) for m in METRIC_KEYS})
         entries.append(entry)
-    clean_rows = [{key: _json_value(v) for key, v in row.items()} for row in rows]
+    clean_rows = [{key: json_value(v) for key, v in row.items()} for row in rows]
     _write_json(method_dir / METRICS_FILE, {"method": method, "decoding": decoding, "k": k,
                                             "rate": rate, "estimates": entries, "rows": clean_rows})
     return method_dir
@@ -169,8 +167,9 @@ def list_tracks(root) -> list[str]:
     """Names of the tracks under an examples root (folders holding ``input.wav``), sorted."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"no listening examples folder at {root}; write one with "
-                                "`python -m mss_helpers listen-export --out DIR`")
+        raise RunNotFoundError(f"no listening examples folder at {root}; write one with "
+                               f"`python -m mss_helpers listen-export --out {root}`, or run notebook "
+                               "04_compare_clustering, which writes the preset's examples")
     return sorted(p.name for p in root.iterdir() if (p / INPUT_FILE).is_file())
 
 
@@ -186,8 +185,8 @@ def read_examples(root) -> dict:
 
     Raises
     ------
-    FileNotFoundError
-        When ``root`` does not exist.
+    RunNotFoundError
+        (a ``FileNotFoundError``) when ``root`` does not exist; it names how to write one.
     ValueError
         When it holds no track, or a method folder lacks an estimate file it lists.
     """

@@ -381,6 +381,8 @@ class MushraTest:
 
 # --- CLI: python -m mss_helpers listen-export ---------------------------------------------
 
+EXPORT_TABLE_DIR = "evaluation"  # sub-folder of --out with the export's separation table
+
 
 def add_listen_export_arguments(parser) -> None:
     """Arguments of ``listen-export``."""
@@ -404,8 +406,10 @@ def run_listen_export(args) -> int:
     cfg = get_config(args.preset)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     out = Path(args.out)
+    # Its own table beside the examples: a subset of methods must not replace the preset's
+    # results/separation_<preset>.* nor the full comparison's runs folder.
     evaluate.run_evaluation(cfg, root=args.root, examples_dir=out, example_tracks=args.tracks,
-                            methods=methods)
+                            methods=methods, write_results=False, out_dir=out / EXPORT_TABLE_DIR)
     tracks = list_tracks(out)
     print(f"wrote listening examples for {len(tracks)} track(s) to {out}: {', '.join(tracks)}")
     return 0

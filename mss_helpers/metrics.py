@@ -33,7 +33,7 @@ LOG_EPS = 1e-7  # added to STFT magnitudes before the natural log (spectral_mse)
 # --------------------------------------------------------------------------- checks
 
 
-def _as_audio(x, name: str) -> np.ndarray:
+def as_audio(x, name: str) -> np.ndarray:
     """``x`` as float64 ``(channels, samples)``; 1-D input is one channel."""
     a = np.asarray(x, dtype=np.float64)
     if a.ndim == 1:
@@ -48,32 +48,39 @@ def _as_audio(x, name: str) -> np.ndarray:
 
 
 def _pair(ref, est) -> tuple[np.ndarray, np.ndarray]:
-    r, e = _as_audio(ref, "ref"), _as_audio(est, "est")
+    r, e = as_audio(ref, "ref"), as_audio(est, "est")
     if r.shape != e.shape:
         raise ValueError(f"ref and est differ in shape: ref {r.shape} vs est {e.shape} "
                          "(trim or pad the estimate to the reference first)")
     return r, e
 
 
-def _estimate_stack(estimates) -> np.ndarray:
+def estimate_stack(estimates, name: str = "estimates") -> np.ndarray:
+    """K same-shape signals as float64 ``(K, channels, samples)``, each checked by :func:`as_audio`.
+
+    ``estimates`` : a list of (channels, samples) or (samples,) arrays, or one
+    (K, channels, samples) or (K, samples) array.
+    """
     if len(estimates) == 0:
-        raise ValueError("estimates is empty")
+        raise ValueError(f"{name} is empty")
     shapes = {np.shape(e) for e in estimates}
     if len(shapes) != 1:
-        raise ValueError(f"estimates differ in shape: {sorted(shapes)}")
-    return np.stack([_as_audio(e, f"estimates[{j}]") for j, e in enumerate(estimates)])
+        raise ValueError(f"{name} differ in shape: {sorted(shapes)}")
+    return np.stack([as_audio(e, f"{name}[{j}]") for j, e in enumerate(estimates)])
 
 
-def _energy(x: np.ndarray) -> float:
+def signal_energy(x: np.ndarray) -> float:
+    """Sum of squared samples."""
     return float(np.sum(x * x))
 
 
-def _require_sound(x: np.ndarray, name: str) -> None:
+def require_sound(x: np.ndarray, name: str) -> None:
+    """:class:`ValueError` naming ``name`` when ``x`` is all zeros (a ratio to it is undefined)."""
     if not np.any(x):
         raise ValueError(f"{name} is silent (all zeros): the ratio is undefined")
 
 
-def _capped_db(num: float, den: float, cap_db: float) -> float:
+def capped_db(num: float, den: float, cap_db: float) -> float:
     """10 log10(num / den) clipped to [-cap_db, cap_db].
 
     num == 0 (nothing of the target) gives -cap_db, else den == 0 gives +cap_db.
@@ -88,7 +95,7 @@ def _capped_db(num: float, den: float, cap_db: float) -> float:
 # --------------------------------------------------------------------------- STFT
 
 
-def _stft_mag(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def stft_mag(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """Magnitude STFT, ``(channels, n_fft // 2 + 1, frames)``.
 
     Periodic Hann window, no normalisation, centred frames with reflect padding
@@ -142,8 +149,8 @@ def snr_db(ref, est, cap_db: float = 100.0) -> float:
         Shapes differ, non-finite samples, or a silent reference.
     """
     r, e = _pair(ref, est)
-    _require_sound(r, "ref")
-    return _capped_db(_energy(r), _energy(r - e), cap_db)
+    require_sound(r, "ref")
+    return capped_db(signal_energy(r), signal_energy(r - e), cap_db)
 
 
 def spectral_mse(ref, est, n_fft: int = 1024, hop: int = 256) -> float:
@@ -164,8 +171,8 @@ def spectral_mse(ref, est, n_fft: int = 1024, hop: int = 256) -> float:
         STFT window and hop, samples.
     """
     r, e = _pair(ref, est)
-    lr = np.log(_stft_mag(r, n_fft, hop) + LOG_EPS)
-    le = np.log(_stft_mag(e, n_fft, hop) + LOG_EPS)
+    lr = np.log(stft_mag(r, n_fft, hop) + LOG_EPS)
+    le = np.log(stft_mag(e, n_fft, hop) + LOG_EPS)
     return float(np.mean((lr - le) ** 2))
 
 
@@ -178,8 +185,8 @@ def cosine(ref, est) -> float:
         Shapes differ, non-finite samples, or either signal is silent.
     """
     r, e = _pair(ref, est)
-    _require_sound(r, "ref")
-    _require_sound(e, "est")
+    require_sound(r, "ref")
+    require_sound(e, "est")
     value = float(np.sum(r * e) / (np.linalg.norm(r) * np.linalg.norm(e)))
     return float(np.clip(value, -1.0, 1.0))
 
@@ -206,14 +213,15 @@ def si_sdr(ref, est, cap_db: float = 100.0) -> float:
         Shapes differ, non-finite samples, or a silent reference.
     """
     r, e = _pair(ref, est)
-    _require_sound(r, "ref")
-    return _si_sdr_checked(r, e, cap_db)
+    require_sound(r, "ref")
+    return si_sdr_checked(r, e, cap_db)
 
 
-def _si_sdr_checked(r: np.ndarray, e: np.ndarray, cap_db: float) -> float:
-    alpha = np.sum(e * r) / _energy(r)
+def si_sdr_checked(r: np.ndarray, e: np.ndarray, cap_db: float) -> float:
+    """SI-SDR (dB, capped) of arrays already checked by :func:`as_audio` and :func:`require_sound`."""
+    alpha = np.sum(e * r) / signal_energy(r)
     target = alpha * r
-    return _capped_db(_energy(target), _energy(e - target), cap_db)
+    return capped_db(signal_energy(target), signal_energy(e - target), cap_db)
 
 
 def _stft_size(rate: int) -> tuple[int, int]:
@@ -241,7 +249,7 @@ def reconstruction_metrics(ref, est, rate: int) -> dict[str, float]:
     if not rate or rate <= 0:
         raise ValueError(f"rate must be a positive number of Hz, got {rate!r}")
     r, e = _pair(ref, est)
-    _require_sound(r, "ref")
+    require_sound(r, "ref")
     n_fft, hop = _stft_size(int(rate))
     return {
         "mse": mse(r, e),

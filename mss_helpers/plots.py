@@ -5,8 +5,8 @@ and return the figure; they never call ``plt.show()``. ``save_figure(fig,
 "NN_name")`` writes ``figures/NN_name.png`` so a rerun overwrites, never
 duplicates. Statistical figures (distributions over tracks or pairs) use
 seaborn; the latent maps live in :mod:`plots_umap` and are re-exported here, so
-notebooks need only ``plots``. This module is a leaf: nothing else in the
-package imports it.
+notebooks need only ``plots``. This module is a leaf: only notebooks and the
+other plot modules import it.
 """
 
 from __future__ import annotations

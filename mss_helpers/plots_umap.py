@@ -5,7 +5,7 @@ class drawn last. Here each panel draws the same number of frames of every class
 (:func:`balanced_sample`), in one shuffled order, small and translucent, on a
 light-grey cloud of all frames, so overlap and separation are both visible.
 ``plots`` re-exports these functions: notebooks call ``plots.umap_panels`` etc.
-Nothing else in the package imports this module.
+Only notebooks and the other plot modules import this module.
 """
 
 from __future__ import annotations

@@ -183,12 +183,13 @@ def soft_masks(x: np.ndarray, decoded: list, n_fft: int, hop: int, power: float 
         d = np.asarray(d, dtype=np.float32)
         if d.shape[0] != x.shape[0]:
             raise ValueError(f"decoded cluster has {d.shape[0]} channel(s), the input {x.shape[0]}")
-        d = _fit_length(d, x.shape[1])
+        d = fit_length(d, x.shape[1])
         mags.append(np.abs(stft(d, n_fft, hop)))
     return apply_masks(x, ratio_masks(mags, power), n_fft, hop)
 
 
-def _fit_length(a: np.ndarray, n: int) -> np.ndarray:
+def fit_length(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` : (channels, samples) cut or zero-padded to ``n`` samples."""
     if a.shape[1] >= n:
         return a[:, :n]
     return np.pad(a, ((0, 0), (0, n - a.shape[1])))

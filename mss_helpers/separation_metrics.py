@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .metrics import _as_audio, _capped_db, _energy, _estimate_stack, _require_sound, _si_sdr_checked
+from .metrics import as_audio, capped_db, estimate_stack, require_sound, si_sdr_checked, signal_energy
 
 
 # --------------------------------------------------------------------------- separation
-
-
-def _as_stack(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim == 2:
-        a = a[:, None]  # (n, samples) -> (n, 1, samples)
-    if a.ndim != 3 or a.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty (n, channels, samples) stack, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} contains NaN or infinite samples")
-    return a
 
 
 def si_sdr_matrix(refs, ests, cap_db: float = 100.0) -> np.ndarray:
@@ -40,15 +29,15 @@ def si_sdr_matrix(refs, ests, cap_db: float = 100.0) -> np.ndarray:
     (N, K) float64
         ``out[n, k] = si_sdr(refs[n], ests[k])``, capped at ``+-cap_db``.
     """
-    R, E = _as_stack(refs, "refs"), _as_stack(ests, "ests")
+    R, E = estimate_stack(refs, "refs"), estimate_stack(ests, "ests")  # (N, C, S), (K, C, S)
     if R.shape[1:] != E.shape[1:]:
         raise ValueError(f"refs and ests differ in (channels, samples): {R.shape[1:]} vs {E.shape[1:]}")
     for n in range(len(R)):
-        _require_sound(R[n], f"refs[{n}]")
+        require_sound(R[n], f"refs[{n}]")
     out = np.empty((len(R), len(E)))
     for n in range(len(R)):
         for k in range(len(E)):
-            out[n, k] = _si_sdr_checked(R[n], E[k], cap_db)
+            out[n, k] = si_sdr_checked(R[n], E[k], cap_db)
     return out
 
 
@@ -88,12 +77,12 @@ def match_estimates(references: dict, estimates, mixture) -> list[dict]:
     names = list(references)
     if len(estimates) == 0:
         raise ValueError("estimates is empty: nothing to match")
-    mix = _as_audio(mixture, "mixture")
+    mix = as_audio(mixture, "mixture")
     shapes = {n: np.shape(references[n]) for n in names}
     if len(set(shapes.values())) != 1:
         raise ValueError(f"references differ in shape: {shapes}")
-    refs = np.stack([_as_audio(references[n], f"references[{n!r}]") for n in names])  # (N, C, S)
-    ests = _estimate_stack(estimates)  # (K, C, S)
+    refs = np.stack([as_audio(references[n], f"references[{n!r}]") for n in names])  # (N, C, S)
+    ests = estimate_stack(estimates)  # (K, C, S)
     if mix.shape != refs.shape[1:] or ests.shape[1:] != refs.shape[1:]:
         raise ValueError(f"shapes differ: references {refs.shape[1:]}, estimates {ests.shape[1:]}, "
                          f"mixture {mix.shape}")
@@ -104,7 +93,7 @@ def match_estimates(references: dict, estimates, mixture) -> list[dict]:
     for i, name in enumerate(names):
         if i in match:
             j = match[i]
-            floor = _si_sdr_checked(refs[i], mix, 100.0)
+            floor = si_sdr_checked(refs[i], mix, 100.0)
             rows.append({"instrument": name, "estimate": j, "si_sdr_db": float(matrix[i, j]),
                          "si_sdri_db": float(matrix[i, j] - floor)})
         else:
@@ -178,7 +167,7 @@ def bss_sdr(references, estimates, rate: int, backend: str = "fast", cap_db: flo
         Shapes differ, non-finite samples, or no window counts for a source
         (every window has a silent reference or estimate).
     """
-    R, E = _as_stack(references, "references"), _as_stack(estimates, "estimates")
+    R, E = estimate_stack(references, "references"), estimate_stack(estimates, "estimates")  # (N, C, S) each
     if R.shape != E.shape:
         raise ValueError(f"references and estimates differ in shape: {R.shape} vs {E.shape}")
     if not rate or rate <= 0:
@@ -199,7 +188,7 @@ def bss_sdr(references, estimates, rate: int, backend: str = "fast", cap_db: flo
             if _silent_any(r) or _silent_any(e):
                 continue
             for n in range(len(R)):
-                per_window[n, t] = _capped_db(_energy(r[n]), _energy(e[n] - r[n]), cap_db)
+                per_window[n, t] = capped_db(signal_energy(r[n]), signal_energy(e[n] - r[n]), cap_db)
     else:
         raise ValueError(f"unknown backend {backend!r}; choose 'fast' or 'museval'")
     counted = np.isfinite(per_window).sum(axis=1)

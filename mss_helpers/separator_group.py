@@ -65,7 +65,7 @@ def _sounding_weights(energy: np.ndarray) -> np.ndarray:
 def latent_features(outputs: np.ndarray, vae) -> np.ndarray:
     """VAE latent statistics per output: ``(M, C, S)`` -> ``(M, 2 * latent_dim)``."""
     from .latents import encode_track
-    from .separate import frame_energies
+    from .frames import frame_energies
 
     feats = []
     for y in outputs:

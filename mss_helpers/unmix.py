@@ -32,7 +32,7 @@ import torch
 from . import audio as audio_mod
 from . import compat
 from .config import Config
-from .errors import RunNotFoundError, WeightsNotFoundError
+from .errors import ConfigError, RunNotFoundError, WeightsNotFoundError
 from .paths import atomic_write
 
 STEMS = ("vocals", "drums", "bass", "other")
@@ -53,7 +53,8 @@ def weight_urls(name: str) -> dict[str, str]:
     spec = getattr(package, f"{name}_spec", None)
     if spec is None:
         known = sorted(n[:-5] for n in dir(package) if n.endswith("_spec"))
-        raise ValueError(f"unknown Open-Unmix model {name!r}; the installed package has {known}")
+        raise ConfigError(f"--model: unknown Open-Unmix model {name!r}; the installed package has "
+                          f"{', '.join(known)}, e.g. --model umxhq")
     urls = re.findall(r"""["'](\w+)["']\s*:\s*["'](https?://[^"']+\.pth)["']""", inspect.getsource(spec))
     return dict(urls)
 
@@ -154,9 +155,14 @@ def _load_weights(model: torch.nn.Module, path: Path, device) -> None:
         # or mis-shaped tensors mean a file of another architecture.
         result = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
-        raise ValueError(f"{path} does not fit this Open-Unmix architecture: {str(exc)[:300]}") from exc
+        reason = " ".join(str(exc).split())[:300]  # torch's message spans lines; the CLI shows one
+        raise WeightsNotFoundError(f"{path} does not fit this Open-Unmix architecture ({reason}); "
+                                   "give the weights of the model named by --model (or UnmixConfig.pretrained), "
+                                   "or the --model these weights were trained as") from exc
     if result.missing_keys:
-        raise ValueError(f"{path} does not fit this Open-Unmix architecture: missing {result.missing_keys[:5]}")
+        raise WeightsNotFoundError(f"{path} does not fit this Open-Unmix architecture (missing "
+                                   f"{result.missing_keys[:5]}); give the weights of the model named by --model "
+                                   "(or UnmixConfig.pretrained), or the --model these weights were trained as")
 
 
 # --- separation --------------------------------------------------------------------
@@ -286,12 +292,23 @@ def export_separator(separator, folder, cfg: Config) -> Path:
     args = {"nfft": cfg.unmix.n_fft, "nhop": cfg.unmix.n_hop, "nb_channels": cfg.data.channels,
             "hidden_size": cfg.unmix.hidden_size, "sample_rate": unmix_rate(cfg),
             "bandwidth": cfg.unmix.nb_bins_max_hz}
+    # Each file atomically, separator.json last: its presence means the export is complete
+    # (:func:`export_complete`), so an interrupted export is redone, never reused half-written.
     atomic_write(folder / "other.pth", lambda tmp: torch.save(model.state_dict(), tmp))
-    (folder / "other.json").write_text(json.dumps({"args": args, "target": "other"}, indent=2))
-    (folder / "separator.json").write_text(json.dumps(
-        {"sample_rate": unmix_rate(cfg), "nfft": cfg.unmix.n_fft, "nhop": cfg.unmix.n_hop,
-         "nb_channels": cfg.data.channels, "targets": ["other"]}, indent=2))
+    _write_json(folder / "other.json", {"args": args, "target": "other"})
+    _write_json(folder / "separator.json", {"sample_rate": unmix_rate(cfg), "nfft": cfg.unmix.n_fft,
+                                            "nhop": cfg.unmix.n_hop, "nb_channels": cfg.data.channels,
+                                            "targets": ["other"]})
     return folder
+
+
+def export_complete(run_dir) -> bool:
+    """Whether ``run_dir`` holds a finished export of :func:`export_separator` (what :func:`load_unmix` reads)."""
+    return _has_package_layout(Path(run_dir) / EXPORT_DIR, ["other"])
+
+
+def _write_json(path: Path, data) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2)))
 
 
 def load_unmix(run_dir, device="cpu", niter: int = 1):

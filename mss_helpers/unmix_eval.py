@@ -113,9 +113,8 @@ def evaluate_unmix(cfg: Config, separator=None, root=None, split: str = "test", 
               "model": f"pretrained {cfg.unmix.pretrained}" if weights else "small model trained here",
               "median": median, "per_track": per_track}
     if write:
-        out = paths.results_dir()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / f"unmix_{cfg.name}.json").write_text(json.dumps(result, indent=2))
+        paths.atomic_write(paths.results_dir() / f"unmix_{cfg.name}.json",
+                           lambda p: Path(p).write_text(json.dumps(result, indent=2)))
     return result
 
 
@@ -188,7 +187,7 @@ def run(args) -> int:
     out = out or datasets.estimates_root(cfg)
     if args.evaluate:
         result = evaluate_unmix(cfg, separator=separator, tracks=tracks, device=args.device, write=False)
-        (out / "scores.json").write_text(json.dumps(result, indent=2))
+        paths.atomic_write(out / "scores.json", lambda p: Path(p).write_text(json.dumps(result, indent=2)))
         for method, m in result["median"].items():
             print(f"{method:>10}: SDR {m['SDR']:6.2f} dB (median over {result['n_tracks']} tracks)")
     return 0

@@ -17,8 +17,9 @@ import torch
 
 from . import datasets, paths
 from .config import Config, config_to_dict
-from .unmix import (EXPORT_DIR, WEIGHTS_ENV, build_separator, export_separator, load_checkpoint,
-                    load_pretrained, load_unmix, spectrogram, unmix_rate)
+from .errors import ConfigError
+from .unmix import (EXPORT_DIR, WEIGHTS_ENV, build_separator, export_complete, export_separator,
+                    load_checkpoint, load_pretrained, load_unmix, spectrogram, unmix_rate)
 
 WEIGHT_DECAY = 1e-5  # Open-Unmix's training default
 GRAD_CLIP = 5.0  # a guard for the first steps only; Open-Unmix itself does not clip
@@ -145,14 +146,15 @@ def train_unmix(cfg: Config, root=None, run_dir=None, force: bool = False, devic
     from . import train
 
     run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
-    if (run_dir / "done.json").is_file() and (run_dir / EXPORT_DIR).is_dir() and not force:
+    if (run_dir / "done.json").is_file() and export_complete(run_dir) and not force:
         return run_dir
     resume = (run_dir / "last.pt").is_file() and not force
     u = cfg.unmix
     root = resolve_root(cfg, root)
     tracks = datasets.load_tracks(root, "train")
     if len(tracks) < 2:
-        raise ValueError(f"training the first stage needs at least 2 training tracks in {root}, found {len(tracks)}")
+        raise ConfigError(f"training the first stage needs at least 2 training tracks in {root}/train, found "
+                          f"{len(tracks)}; add tracks there, or give a data set with more (--root DIR)")
     n_val = min(max(cfg.data.n_val_tracks, 1), len(tracks) - 1)
     train_tracks, val_tracks = datasets.split_train_val(tracks, n_val, cfg.data.seed)
     clip = int(u.clip_s * unmix_rate(cfg))

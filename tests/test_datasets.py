@@ -81,3 +81,26 @@ def test_other_stems_can_drop_silent_instruments(tiny_root, tmp_path):
     assert silent in track.other_stems()
     assert silent not in track.other_stems(min_db=-60.0)
     assert set(track.other_stems(min_db=-60.0)) == set(track.instruments) - {silent}
+
+
+def test_an_unreadable_mixture_raises_or_is_listed_and_left_out(tiny_root, tmp_path):
+    import shutil
+
+    from mss_helpers.errors import AudioError
+
+    shutil.copytree(tiny_root / "test", tmp_path / "test")
+    good = load_tracks(tiny_root, "test")
+    bad_name = good[0].name
+    (tmp_path / "test" / bad_name / "mixture.wav").write_bytes(b"this is not audio")
+    with pytest.raises(AudioError, match="mixture.wav: not a readable audio file"):
+        load_tracks(tmp_path, "test")  # a direct caller gets the clear error
+    unreadable = []
+    kept = load_tracks(tmp_path, "test", unreadable=unreadable)
+    assert [u["track"] for u in unreadable] == [bad_name] and bad_name in unreadable[0]["reason"]
+    # the readable tracks are built as musdb.DB builds them: same names, rates, stems and audio
+    assert [t.name for t in kept] == [t.name for t in good[1:]]
+    for a, b in zip(kept, good[1:]):
+        assert a.rate == b.rate and list(a.mtrack.sources) == list(b.mtrack.sources)
+        np.testing.assert_array_equal(a.load("mixture"), b.load("mixture"))
+        np.testing.assert_array_equal(a.mtrack.targets["accompaniment"].audio,
+                                      b.mtrack.targets["accompaniment"].audio)

@@ -86,6 +86,18 @@ def test_a_failed_clustering_is_kept_in_the_table_and_skipped_in_examples(tiny_c
     assert not any(name.startswith("dbscan") for name in written)
 
 
+def test_a_k_above_the_nmf_components_is_a_note_row_and_the_other_ks_are_scored(tiny_cfg, tiny_root, tmp_path):
+    too_many = tiny_cfg.cluster.nmf_components + 1
+    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["nmf"], ks=[2, too_many],
+                                 out_dir=tmp_path / "out", progress=False, write_results=False, jobs=1)
+    big, small = df[df.k_label == str(too_many)], df[df.k_label == "2"]
+    instruments = small[small.instrument != ""].drop_duplicates(["track", "instrument"])
+    assert len(big) == len(instruments) and set(big.track) == set(small.track) == set(df.track)  # all missed
+    assert big.note.str.contains(f"nmf_components is {tiny_cfg.cluster.nmf_components}").all()
+    assert big.si_sdr_db.isna().all() and (big.k == 0).all()
+    assert (small.note.fillna("") == "").all() and small.si_sdr_db.notna().any()
+
+
 def _meta(out):
     import json
 
@@ -132,7 +144,7 @@ def _root_with_a_bad_track(tiny_root, tmp_path, how="nan", n_bad=1):
     shutil.copytree(tiny_root, root, ignore=shutil.ignore_patterns("train"))
     bad = sorted(p for p in (root / "test").iterdir() if p.is_dir())[:n_bad]
     for track in bad:
-        wav = track / "other.wav"
+        wav = track / ("mixture.wav" if how == "garbage mixture" else "other.wav")
         if how == "nan":
             x, rate = sf.read(wav, dtype="float32")
             x[100:200] = np.nan
@@ -142,7 +154,7 @@ def _root_with_a_bad_track(tiny_root, tmp_path, how="nan", n_bad=1):
     return root, [t.name for t in bad]
 
 
-@pytest.mark.parametrize("how", ["nan", "garbage"])
+@pytest.mark.parametrize("how", ["nan", "garbage", "garbage mixture"])
 def test_a_failing_track_is_reported_and_the_others_are_scored(tiny_cfg, tiny_root, tmp_path, how):
     root, bad = _root_with_a_bad_track(tiny_root, tmp_path, how)
     out = tmp_path / "eval"
@@ -165,6 +177,15 @@ def _cli(args, tmp_path):
                           text=True, env=env, timeout=600)
 
 
+def test_cli_keeps_a_k_above_the_nmf_components_as_a_note_without_a_traceback(tiny_root, tmp_path):
+    proc = _cli(["--root", str(tiny_root), "--methods", "nmf", "--k", "30", "--out", str(tmp_path / "o")], tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "o" / "separation.csv")
+    assert len(df) and df.note.str.contains("nmf_components").all()
+
+
 def test_cli_warns_for_some_failed_tracks_and_errors_when_all_fail(tiny_root, tmp_path):
     root, bad = _root_with_a_bad_track(tiny_root, tmp_path / "some", "nan")
     proc = _cli(["--root", str(root), "--methods", "mixture", "--out", str(tmp_path / "o1")], tmp_path)
@@ -172,8 +193,9 @@ def test_cli_warns_for_some_failed_tracks_and_errors_when_all_fail(tiny_root, tm
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: 1 of 2 tracks failed: {bad[0]}: ")
     assert "Traceback" not in proc.stderr
-    root, _ = _root_with_a_bad_track(tiny_root, tmp_path / "all", "garbage", n_bad=2)
-    proc = _cli(["--root", str(root), "--methods", "mixture", "--out", str(tmp_path / "o2")], tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("separate test:")]
-    assert len(lines) == 1 and lines[0].startswith("error: every track of") and "failed" in lines[0]
+    for how in ("garbage", "garbage mixture"):
+        root, _ = _root_with_a_bad_track(tiny_root, tmp_path / how, how, n_bad=2)
+        proc = _cli(["--root", str(root), "--methods", "mixture", "--out", str(tmp_path / "o2")], tmp_path)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("separate test:")]
+        assert len(lines) == 1 and lines[0].startswith("error: every track of") and "failed" in lines[0]

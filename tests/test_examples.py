@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mss_helpers import examples
+from mss_helpers.errors import RunNotFoundError
 from mss_helpers.audio import read_audio
 
 RATE = 8000
@@ -109,7 +110,7 @@ def test_write_example_rejects_bad_input(tmp_path):
 
 
 def test_read_examples_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(RunNotFoundError, match="listen-export --out .*missing.*notebook 04"):
         examples.read_examples(tmp_path / "missing")
     with pytest.raises(ValueError, match="no listening examples"):
         examples.read_examples(tmp_path)
@@ -125,8 +126,10 @@ def test_listen_export_calls_the_evaluation(tmp_path, monkeypatch):
 
     calls = {}
 
-    def run_evaluation(cfg, root=None, examples_dir=None, example_tracks=2, methods=None, **kw):
-        calls.update(preset=cfg.name, root=root, example_tracks=example_tracks, methods=methods)
+    def run_evaluation(cfg, root=None, examples_dir=None, example_tracks=2, methods=None,
+                       write_results=None, out_dir=None, **kw):
+        calls.update(preset=cfg.name, root=root, example_tracks=example_tracks, methods=methods,
+                     write_results=write_results, out_dir=out_dir)
         _write_track(examples_dir)
 
     fake = types.SimpleNamespace(run_evaluation=run_evaluation)
@@ -139,5 +142,7 @@ def test_listen_export_calls_the_evaluation(tmp_path, monkeypatch):
     args = parser.parse_args(["--out", str(tmp_path / "ex"), "--preset", "tiny", "--tracks", "1",
                               "--methods", "kmeans, gmm"])
     assert listen.run_listen_export(args) == 0
-    assert calls == {"preset": "tiny", "root": None, "example_tracks": 1, "methods": ["kmeans", "gmm"]}
+    # A subset of methods writes its own table, never results/separation_<preset>.*
+    assert calls == {"preset": "tiny", "root": None, "example_tracks": 1, "methods": ["kmeans", "gmm"],
+                     "write_results": False, "out_dir": tmp_path / "ex" / listen.EXPORT_TABLE_DIR}
     assert examples.list_tracks(tmp_path / "ex") == ["song a"]

@@ -11,6 +11,7 @@ import torch
 
 from mss_helpers import datasets, unmix, unmix_eval, unmix_train
 from mss_helpers.config import get_config
+from mss_helpers.errors import ConfigError, WeightsNotFoundError
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +56,7 @@ def test_weight_urls_come_from_the_installed_package():
     assert set(urls) == {"vocals", "drums", "bass", "other"}
     assert urls["other"].startswith("https://zenodo.org/") and urls["other"].endswith("other-b52fbbf7.pth")
     assert unmix.weight_urls("umxl")["other"].endswith("other-c8c5b3e6.pth")
-    with pytest.raises(ValueError, match="unknown Open-Unmix model"):
+    with pytest.raises(ConfigError, match="--model: unknown Open-Unmix model 'not_a_model'.*umxhq"):
         unmix.weight_urls("not_a_model")
 
 
@@ -108,7 +109,11 @@ def test_load_published_file_names_from_a_folder_and_the_hub_cache(tmp_path):
 
 def test_weights_of_another_architecture_are_rejected(tmp_path):
     torch.save({"fc1.weight": torch.zeros(3, 3)}, tmp_path / "speech.pth")
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(WeightsNotFoundError, match="speech.pth does not fit.*--model") as info:
+        unmix.load_pretrained("umxse", weights_dir=tmp_path, targets=("speech",))
+    assert str(tmp_path / "speech.pth") in str(info.value)
+    torch.save({}, tmp_path / "speech.pth")  # loads, but every tensor is missing
+    with pytest.raises(WeightsNotFoundError, match="missing"):
         unmix.load_pretrained("umxse", weights_dir=tmp_path, targets=("speech",))
 
 
@@ -248,6 +253,41 @@ def test_train_unmix_is_cached_and_resumes(trained, tiny_cfg, tiny_root, tmp_pat
     assert len(after) == len(before) + 1
     assert after[0] == before[0]  # the first epoch was kept, not redone
     assert after[-1]["step"] == before[-1]["step"] + tiny_cfg.unmix.steps_per_epoch
+
+
+def test_an_interrupted_export_is_redone_not_reused(trained, tiny_cfg, tiny_root, tmp_path):
+    import shutil
+
+    run = tmp_path / "half_exported"
+    shutil.copytree(trained, run)
+    (run / "openunmix" / "separator.json").unlink()  # killed before the export's last file
+    assert not unmix.export_complete(run)
+    assert unmix_train.train_unmix(tiny_cfg, root=tiny_root, run_dir=run, progress=False) == run
+    assert unmix.export_complete(run) and not list((run / "openunmix").glob(".*"))  # no temporary files left
+    sep = unmix.load_unmix(run)
+    assert torch.equal(sep.target_models["other"].fc1.weight,
+                       unmix.load_unmix(trained).target_models["other"].fc1.weight)
+
+
+def test_too_few_training_tracks_is_a_config_error(tiny_cfg, tiny_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "root"
+    shutil.copytree(tiny_root, root)
+    for track in sorted(p for p in (root / "train").iterdir() if p.is_dir())[1:]:
+        shutil.rmtree(track)
+    with pytest.raises(ConfigError, match=r"at least 2 training tracks in .*train, found 1; add tracks"):
+        unmix_train.train_unmix(tiny_cfg, root=root, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_names_an_unknown_model_in_one_line(tiny_root, tmp_path, capsys):
+    from mss_helpers import cli
+
+    code = cli.main(["unmix", "--root", str(tiny_root), "--weights", str(tmp_path), "--model", "nope",
+                     "--preset", "tiny", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and err[0].startswith("error: --model: unknown Open-Unmix model 'nope'")
 
 
 def test_default_run_dir_ignores_the_source_switch(tiny_cfg):
