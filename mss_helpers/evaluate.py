@@ -83,6 +83,8 @@ def summarize(df):
     import pandas as pd
 
     keys = ["method", "decoding", "k_label"]
+    # An estimate matched to no instrument has instrument "": a CSV read back gives NaN there.
+    df = df.assign(instrument=df["instrument"].fillna(""))
     order = {m: i for i, m in enumerate(dict.fromkeys(df["method"]))}
     out = []
     for key, g in df.groupby(keys, sort=False):

@@ -199,3 +199,18 @@ def test_cli_warns_for_some_failed_tracks_and_errors_when_all_fail(tiny_root, tm
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         lines = [line for line in proc.stderr.strip().splitlines() if not line.startswith("separate test:")]
         assert len(lines) == 1 and lines[0].startswith("error: every track of") and "failed" in lines[0]
+
+
+def test_summary_of_a_csv_read_back_counts_unmatched_estimates_as_extra(tmp_path):
+    """Three estimates for two instruments: 2 pairs and 1 extra, also after a round trip through CSV."""
+    import pandas as pd
+
+    rows = [{"track": "t", "method": "nmf", "decoding": "-", "k": 3, "k_label": "3", "instrument": inst,
+             "estimate": j, "si_sdr_db": s, "si_sdri_db": s, "sdr_db": s, "note": ""}
+            for inst, j, s in (("piano", 0, 1.0), ("organ", 1, 3.0), ("", 2, None))]
+    df = pd.DataFrame(rows, columns=list(evaluate.COLUMNS))
+    df.to_csv(tmp_path / "s.csv", index=False)
+    back = pd.read_csv(tmp_path / "s.csv", keep_default_na=False, na_values=[""])
+    for frame in (df, back):
+        row = evaluate.summarize(frame).iloc[0]
+        assert (row.pairs, row.extra, row.missed, row.si_sdr_db) == (2, 1, 0, 2.0)
