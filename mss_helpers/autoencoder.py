@@ -18,7 +18,7 @@ import torch
 
 from . import paths
 from .config import Config, config_hash, config_to_dict, get_config, git_commit
-from .train import CHECKPOINT_FILES, fit, lr_factor, write_json
+from .train import finished_run, fit, lr_factor, write_json
 
 
 def ae_run_dir(cfg: Config) -> Path:
@@ -84,10 +84,7 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     from .model import SEANetVAE
 
     run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
-    if force:
-        for name in CHECKPOINT_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-    elif (run_dir / "done.json").is_file():
+    if finished_run(run_dir, force):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_loader, val_loader = _loaders(cfg, root)

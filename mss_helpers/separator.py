@@ -314,13 +314,10 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     of them give the fixed validation pairs.
     """
     from . import datasets
-    from .train import CHECKPOINT_FILES, fit
+    from .train import finished_run, fit
 
     run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
-    if force:
-        for name in CHECKPOINT_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-    elif (run_dir / "done.json").is_file():
+    if finished_run(run_dir, force):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_loader, val_loader = _loaders(cfg, root)

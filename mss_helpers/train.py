@@ -274,5 +274,14 @@ def lr_factor(step: int, total_steps: int, schedule: str = "constant", warmup_st
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-__all__ = ["fit", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
+def finished_run(run_dir, force: bool = False) -> bool:
+    """True when ``run_dir`` holds a finished run to reuse; with ``force``, delete its checkpoints first."""
+    run_dir = Path(run_dir)
+    if force:
+        for name in CHECKPOINT_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+    return (run_dir / "done.json").is_file()
+
+
+__all__ = ["fit", "finished_run", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
            "CHECKPOINT_FILES"]
