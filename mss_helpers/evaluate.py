@@ -166,6 +166,9 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     from . import datasets
 
     t0 = time.time()
+    jobs = default_jobs() if jobs is None else int(jobs)
+    if jobs < 1:  # checked before any rendering or model loading, like every other argument
+        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     own_root = root is None or Path(root).expanduser().resolve() == cfg.data.resolved_root()
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     methods = tuple(methods) if methods else all_methods(cfg)
@@ -185,9 +188,6 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
     names = sorted([t.name for t in tracks] + [u["track"] for u in unreadable])[:max_tracks]
     tracks = [t for t in tracks if t.name in names]
     out_dir = Path(out_dir) if out_dir else paths.runs_dir() / f"evaluate_{cfg.name}_{split}"
-    jobs = default_jobs() if jobs is None else int(jobs)
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
     work = [{"cfg": cfg, "root": str(root), "split": split, "track": t.name, "methods": tuple(methods),
              "ks": ks, "run_dir": str(run_dir) if _needs_model(methods) else None,
              "examples_dir": str(examples_dir) if examples_dir is not None and i < example_tracks else None,

@@ -105,7 +105,7 @@ def histogram(values, ax=None, bins=20, title: str = "", xlabel: str = ""):
 def ratings_boxplot(df, ax=None, title: str = ""):
     """Box per condition (best median first) with every individual rating as a jittered point.
 
-    ``df`` has columns ``condition`` and ``rating`` (0-100), as from ``listen.read_ratings``.
+    ``df`` has columns ``condition`` and ``rating`` (0-100), as from ``mushra.read_ratings``.
     """
     if len(df) == 0:
         raise ValueError("no ratings to plot")
@@ -133,7 +133,7 @@ def sdr_per_track(per_track: dict, metric: str = "SDR", ax=None, title: str = ""
     """One line per track across methods (floor, model, ceiling), with the median as a black bar.
 
     ``per_track`` maps ``track -> {method -> {metric: dB}}``, as in the ``per_track``
-    field of ``unmix.evaluate_unmix``; methods keep the order of the first track.
+    field of ``unmix_eval.evaluate_unmix``; methods keep the order of the first track.
     """
     if not per_track:
         raise ValueError("no tracks to plot")

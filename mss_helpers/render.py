@@ -48,7 +48,7 @@ from .synth import find_soundfont, pan, quantise, render_notes  # noqa: F401  (f
 
 STEMS = ("vocals", "drums", "bass", "other")
 LEVEL_HOP_S = 0.05  # frames for levels and sounding shares (as datasets.track_table)
-ACTIVE_DB = -40.0  # a frame sounds within this of the track's loudest instrument frame (as latents.frame_labels)
+ACTIVE_DB = -40.0  # a frame sounds within this of the track's loudest instrument frame (as frames.frame_labels)
 SILENT_DB = -60.0  # dBFS over the whole excerpt (mono): below it an instrument counts as silent
 
 

@@ -131,9 +131,9 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
         timings[nb.stem] = round(time.time() - t, 1)
         print(f"[reproduce] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
     begin = started if started is not None else t_cmd
-    end = time.time()
+    end, end_commit = time.time(), git_commit()  # a commit made during the run did not produce it
     record = {"preset": preset, "commit": commit, "dirty": dirty,
-              "commit_at_end": git_commit() if git_commit() != commit else None,
+              "commit_at_end": end_commit if end_commit != commit else None,
               "installed": bool(installed),
               "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(begin)),
               "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end)), "timezone": "UTC",
