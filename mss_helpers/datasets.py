@@ -287,7 +287,7 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
         detect_format(root)
         return root
     n_done = sum(1 for _ in root.glob("*/*/meta.json")) if root.is_dir() else 0
-    if n_done < cfg.data.n_tracks:
+    if n_done < cfg.data.n_tracks + cfg.data.extra_train:
         from .render import render_dataset
 
         render_dataset(cfg, root=root, progress=progress)

@@ -111,4 +111,36 @@ def row_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: st
     return fig
 
 
-__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars"]
+def data_curve(curve: pd.DataFrame, title: str = ""):
+    """SI-SDRi of the instruments and the separator's own objective against minutes of training audio.
+
+    ``curve`` is ``results/mixit_curve_<preset>.csv`` (scripts/mixit_curve.py): one row per configuration
+    with ``train_minutes``, ``val_mom_snr_db`` and ``<decoding>_si_sdri_db`` columns; only rows that
+    differ from the preset by the number of training tracks (fewer, or extra ones rendered) are drawn.
+    """
+    rows = curve[curve["changes"].str.contains("train_tracks|extra_train") | (curve["changes"] == "{}")]
+    decodings = [c[:-len("_si_sdri_db")] for c in rows.columns if c.endswith("_si_sdri_db")]
+    long = rows.melt(id_vars=["train_minutes"], value_vars=[f"{d}_si_sdri_db" for d in decodings],
+                     var_name="decoding", value_name="si_sdri_db")
+    long["decoding"] = long["decoding"].str[:-len("_si_sdri_db")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    sns.lineplot(data=long, x="train_minutes", y="si_sdri_db", hue="decoding", marker="o", ax=axes[0])
+    axes[0].axhline(0, color="black", lw=0.8)
+    axes[0].set_ylabel("instruments: median SI-SDRi, k = n (dB)")
+    axes[0].set_title("test split: separating instruments")
+    sns.lineplot(data=rows, x="train_minutes", y="val_mom_snr_db", marker="o", color="black", ax=axes[1])
+    axes[1].set_ylabel("SNR re-building each mixture (dB)")
+    axes[1].set_title("validation: splitting a mixture of two mixtures")
+    sns.move_legend(axes[0], "lower right", fontsize=8, title_fontsize=8)
+    minutes = sorted(rows["train_minutes"].unique())
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(minutes, [f"{m:.3g}" for m in minutes])
+        ax.minorticks_off()
+        ax.set_xlabel("minutes of training audio ('other' stems), log scale")
+    fig.suptitle(title or "MixIT against the amount of training audio")
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars", "data_curve"]

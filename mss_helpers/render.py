@@ -42,7 +42,7 @@ import numpy as np
 
 from . import audio as audio_io
 from .config import Config, DataConfig, config_to_dict, get_config
-from .errors import DataRootError, SoundfontError  # noqa: F401  (re-exported)
+from .errors import ConfigError, DataRootError, SoundfontError  # noqa: F401  (re-exported)
 from .scores import INSTRUMENTS, Score, arrange, load_scores
 from .synth import find_soundfont, pan, quantise, render_notes  # noqa: F401  (find_soundfont re-exported)
 
@@ -243,7 +243,10 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
     dcfg = cfg.data if isinstance(cfg, Config) else (cfg or get_config().data)
     root = Path(root) if root else dcfg.resolved_root()
     if dcfg.n_test >= dcfg.n_tracks or dcfg.n_test < 1:
-        raise ValueError(f"need 1 <= n_test < n_tracks, got n_test={dcfg.n_test}, n_tracks={dcfg.n_tracks}")
+        raise ConfigError(f"need 1 <= n_test < n_tracks, got n_test={dcfg.n_test}, n_tracks={dcfg.n_tracks}; "
+                          "change --test or --tracks")
+    if dcfg.extra_train < 0:
+        raise ConfigError(f"extra_train must be 0 or more, got {dcfg.extra_train}; change --extra-train")
     soundfont = find_soundfont()
     cache_dir = root.parent / ".score_cache"
     scores = load_scores(dcfg.max_pieces, dcfg.seed, cache_dir)
@@ -257,8 +260,13 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
     train_scores = [scores[i] for i in order[n_test_scores:]]
     n_train = dcfg.n_tracks - dcfg.n_test
     jobs = []
-    for index in range(dcfg.n_tracks):
-        split, pool, j = ("train", train_scores, index) if index < n_train else ("test", test_scores, index - n_train)
+    for index in range(dcfg.n_tracks + dcfg.extra_train):
+        if index < n_train:
+            split, pool, j = "train", train_scores, index
+        elif index < dcfg.n_tracks:
+            split, pool, j = "test", test_scores, index - n_train
+        else:  # extra training tracks come after the test tracks, so those keep their index and seed
+            split, pool, j = "train", train_scores, index - dcfg.n_test
         score = pool[j % len(pool)]
         # A track counts as done only if this renderer version wrote it (a root is named by the data
         # signature, but a render started by an older checkout could have filled it).
@@ -301,6 +309,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tracks", type=int, default=None, help="number of tracks (train + test)")
     parser.add_argument("--test", type=int, default=None, help="number of test tracks")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--extra-train", type=int, default=None,
+                        help="training tracks rendered beyond --tracks, from the training scores only")
     parser.add_argument("--duration", type=float, default=None, help="seconds per track")
     parser.add_argument("--rate", type=int, default=None, help="sample rate of the files (Hz)")
     parser.add_argument("--workers", type=int, default=None)
@@ -309,7 +319,8 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     cfg = get_config(args.preset)
     changes = {k: v for k, v in {"n_tracks": args.tracks, "n_test": args.test, "seed": args.seed,
-                                 "duration_s": args.duration, "render_rate": args.rate}.items() if v is not None}
+                                 "duration_s": args.duration, "render_rate": args.rate,
+                                 "extra_train": args.extra_train}.items() if v is not None}
     if changes:
         cfg = cfg.replace(data=changes)
     root = render_dataset(cfg, root=args.root, workers=args.workers)

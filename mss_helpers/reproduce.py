@@ -185,7 +185,8 @@ def results_markdown(preset: str = "cpu") -> str:
     mixit = out / f"separation_mixit_{preset}.csv"
     if mixit.exists():
         parts.append("**Separation learned without labels: MixIT** (notebook 07; the same test split and scoring; "
-                     "`latent-grouped` / `feature-grouped` group the separator's outputs without labels, "
+                     "`latent-grouped` / `feature-grouped` / `envelope-grouped` group the separator's outputs "
+                     "without labels, "
                      "`oracle-grouped` is MixIT's ceiling with a greedy oracle grouping; every k in "
                      f"`results/separation_mixit_{preset}.md`)\n\n" + headline_table(mixit))
     cost = out / f"separation_unmix_{preset}.md"

@@ -36,7 +36,7 @@ from torch import nn
 
 from . import paths
 from .config import Config, SeparatorConfig, config_from_dict, config_hash, config_to_dict, get_config
-from .errors import RunNotFoundError
+from .errors import ConfigError, RunNotFoundError
 
 EPS = 1e-8
 
@@ -254,6 +254,11 @@ def _loaders(cfg: Config, root):
     s = cfg.separator
     tracks = datasets.load_tracks(root, "train")
     train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
+    if s.train_tracks is not None:  # a smaller training set (scripts/mixit_curve.py); validation unchanged
+        if s.train_tracks < 2:
+            raise ConfigError(f"separator.train_tracks must be at least 2 (MixIT pairs two tracks), "
+                              f"got {s.train_tracks}")
+        train_tracks = train_tracks[:s.train_tracks]
     if len(val_tracks) < 2:  # a pair needs two tracks: borrow one training track for validation pairs
         val_tracks = val_tracks + train_tracks[:1]
     clip = int(round(s.clip_s * cfg.data.sample_rate))
@@ -406,7 +411,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Train (or reuse) the MixIT separator and print its run folder."""
-    from .errors import ConfigError
 
     cfg = get_config(args.preset)
     if args.outputs is not None:

@@ -7,10 +7,15 @@ outputs are grouped (summed within a group) by clustering per-output features:
   (the seed's latent space, used on whole sources instead of time frames):
   energy-weighted mean and standard deviation over the output's sounding frames;
 - ``feature`` (non-learned): MFCC 1..19 mean and standard deviation over the
-  output's sounding STFT frames (timbre; c0, the level, is left out).
+  output's sounding STFT frames (timbre; c0, the level, is left out);
+- ``envelope`` (non-learned): the output's onset-strength envelope over time;
+  outputs whose envelopes correlate (the same notes starting together, as when
+  one instrument is split across outputs by register or by harmonics) group.
 
-Features are standardised across the track's active outputs and grouped by
-agglomerative clustering (cosine distance, average linkage). Outputs below an
+Features are standardised across the track's active outputs (envelopes are
+instead centred and scaled per output, so the cosine distance between two of
+them is one minus their correlation) and grouped by agglomerative clustering
+(cosine distance, average linkage). Outputs below an
 energy floor (``SeparatorConfig.energy_floor_db`` under the loudest output) are
 *inactive*: they are left out of the clustering and join the group whose
 centroid they are closest to (they carry almost no energy, and their
@@ -29,8 +34,10 @@ import numpy as np
 
 from .config import Config
 
-GROUPINGS = ("latent", "feature")
-DECODINGS = {"latent": "latent-grouped", "feature": "feature-grouped", "oracle": "oracle-grouped"}
+GROUPINGS = ("latent", "feature", "envelope")
+DECODINGS = {"latent": "latent-grouped", "feature": "feature-grouped", "envelope": "envelope-grouped",
+             "oracle": "oracle-grouped"}
+ENVELOPE_HOP = 256  # samples between onset-strength frames
 SOUNDING_DB = -30.0  # frames of an output this far below its loudest frame do not shape its features
 
 
@@ -90,6 +97,19 @@ def spectral_features(outputs: np.ndarray, rate: int, n_fft: int = 1024, hop: in
     return np.stack(feats)
 
 
+def envelope_features(outputs: np.ndarray, rate: int, hop: int = ENVELOPE_HOP) -> np.ndarray:
+    """Onset-strength envelope per output, centred and unit-norm: ``(M, C, S)`` -> ``(M, frames)``.
+
+    The dot product of two rows is the correlation of the two envelopes.
+    """
+    import librosa
+
+    env = np.stack([librosa.onset.onset_strength(y=np.mean(y, axis=0).astype(np.float32), sr=rate,
+                                                 hop_length=hop) for y in outputs]).astype(np.float64)
+    env -= env.mean(axis=1, keepdims=True)
+    return env / np.maximum(np.linalg.norm(env, axis=1, keepdims=True), 1e-12)
+
+
 def _standardise(F: np.ndarray) -> np.ndarray:
     F = np.asarray(F, dtype=np.float64)
     sd = F.std(axis=0)
@@ -125,25 +145,29 @@ def choose_k(Z: np.ndarray, k_range: tuple[int, int]) -> tuple[int, dict]:
 
 
 def group_outputs(features: np.ndarray, active: np.ndarray, k: int | None,
-                  k_range: tuple[int, int] = (2, 5)) -> np.ndarray:
+                  k_range: tuple[int, int] = (2, 5), standardise: bool = True) -> np.ndarray:
     """Group labels ``(M,)`` in 0..k'-1 for the outputs (``k=None``: chosen by silhouette).
 
     Active outputs are clustered; inactive ones join the nearest centroid
-    (cosine, in the standardised space). When fewer outputs are active than
-    ``k``, each active output is its own group (k' = number active).
+    (cosine, in the standardised space, or the features' own space when
+    ``standardise=False``). When fewer outputs are active than ``k``, each
+    active output is its own group (k' = number active).
     """
     F = np.asarray(features, dtype=np.float64)
     active = np.asarray(active, dtype=bool)
     if not active.any():
         active = np.ones(len(F), dtype=bool)
-    Z = _standardise(F[active]) if active.sum() > 1 else np.zeros((1, F.shape[1]))
+    if not standardise:
+        Z = F[active]
+    else:
+        Z = _standardise(F[active]) if active.sum() > 1 else np.zeros((1, F.shape[1]))
     if k is None:
         k, _ = choose_k(Z, k_range)
     lab_active = _agglomerate(Z, min(k, len(Z)))
     labels = np.empty(len(F), dtype=int)
     labels[active] = lab_active
     if (~active).any():
-        mu, sd = F[active].mean(axis=0), F[active].std(axis=0)
+        mu, sd = (F[active].mean(axis=0), F[active].std(axis=0)) if standardise else (0.0, 1.0)
         Zq = (F[~active] - mu) / np.where(sd > 1e-12, sd, 1.0)
         cents = np.stack([Z[lab_active == g].mean(axis=0) for g in range(lab_active.max() + 1)])
         sim = _unit(Zq) @ _unit(cents).T
@@ -189,6 +213,8 @@ def output_features(outputs: np.ndarray, grouping: str, cfg: Config, vae=None) -
         return latent_features(outputs, vae)
     if grouping == "feature":
         return spectral_features(outputs, cfg.data.sample_rate)
+    if grouping == "envelope":
+        return envelope_features(outputs, cfg.data.sample_rate)
     raise ValueError(f"unknown grouping {grouping!r}; choose from {GROUPINGS}")
 
 
@@ -196,7 +222,7 @@ def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=No
     """Every MixIT setting of one input, in the format of ``evaluate.separate_track``.
 
     Yields, with ``method="mixit"``: ``ungrouped`` (the M outputs themselves,
-    k_label M); ``latent-grouped`` and ``feature-grouped`` at each k of ``ks``
+    k_label M); ``latent-grouped``, ``feature-grouped`` and ``envelope-grouped`` at each k of ``ks``
     (ints or "n") and at ``auto``; ``oracle-grouped`` at n (with ground truth).
     Each setting also carries ``groups``: the group of every output.
 
@@ -233,11 +259,12 @@ def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=No
             kk = None if k == "auto" else (len(refs) if k == "n" else int(k))
             if kk is not None and kk < 1:
                 continue
-            yield setting(DECODINGS[grouping], group_outputs(F, active, kk, tuple(s.k_range)), str(k))
+            labels = group_outputs(F, active, kk, tuple(s.k_range), standardise=grouping != "envelope")
+            yield setting(DECODINGS[grouping], labels, str(k))
     if refs:
         yield setting(DECODINGS["oracle"], oracle_groups(outputs, refs), "n")
 
 
-__all__ = ["GROUPINGS", "DECODINGS", "active_outputs", "output_energies", "latent_features",
+__all__ = ["GROUPINGS", "DECODINGS", "active_outputs", "output_energies", "latent_features", "envelope_features",
            "spectral_features", "choose_k", "group_outputs", "oracle_groups", "grouped_estimates",
            "output_features", "mixit_settings"]

@@ -20,19 +20,16 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import csv
-import fcntl
 import json
 import math
 import time
 from pathlib import Path
 
+import search_csv  # scripts/search_csv.py (this folder is on sys.path when run as a script)
 import torch
 
 from mss_helpers import autoencoder, paths
 from mss_helpers.config import config_hash, get_config
-from mss_helpers.paths import atomic_write
 
 # What every configuration below starts from: the cpu preset as issue 3 left it (so that a row keeps its
 # meaning when the preset changes). Applied on top of the preset given by --preset.
@@ -82,6 +79,12 @@ CONFIGS: dict[str, dict] = {
                                 "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50, "batch_size": 4}},
     "lat32_cos_f12": {"model": {"latent_dim": 32, "n_filters": 12},
                       "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    # Round 3 (capacity): a wider latent (still compressing), wider convolutions.
+    "lat48_cos_lv_clip0.5": {"model": {"latent_dim": 48, "logvar_init": -10.0}, "data": {"clip_s": 0.5},
+                             "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
+    "lat32_cos_lv_clip0.5_f16": {"model": {"latent_dim": 32, "logvar_init": -10.0, "n_filters": 16},
+                                 "data": {"clip_s": 0.5},
+                                 "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
 }
 
 FIELDS = ["config", "data", "changes", "latent_dim", "compression", "n_filters", "lr", "lr_schedule",
@@ -139,52 +142,28 @@ def _data_of_run(name: str, steps) -> str:
     return "unrecorded"
 
 
+def _fix_data(row: dict) -> None:
+    """Rows written before the data column existed: read it from their run."""
+    if row.get("data") in (None, "", "unrecorded"):
+        row["data"] = _data_of_run(row["config"], row["steps"])
+
+
 def write_row(path, row: dict) -> None:
     """Insert or replace ``row`` (keyed by config and steps) in the CSV at ``path``, under a lock."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock_dir = paths.runs_dir() / "ae_search"  # not next to the CSV: results/ is committed
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{path.stem}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        rows = []
-        if path.is_file():
-            with open(path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh)
-                        if (r["config"], str(r["steps"])) != (row["config"], str(row["steps"]))]
-            for r in rows:  # rows written before the data column existed: read it from their run
-                if r.get("data") in (None, "", "unrecorded"):
-                    r["data"] = _data_of_run(r["config"], r["steps"])
-        rows.append(row)
-
-        def write(tmp):
-            with open(tmp, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=FIELDS, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(rows)
-
-        atomic_write(path, write)
+    search_csv.write_row(path, row, FIELDS, paths.runs_dir() / "ae_search", fix_row=_fix_data)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help=f"configurations to run (default: all of {list(CONFIGS)})")
-    parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--steps", type=int, default=600, help="optimiser steps per configuration")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 side by side)")
+    parser = search_csv.parser(__doc__.splitlines()[0], CONFIGS, 600)
     parser.add_argument("--root", default=None,
                         help="data set root (default: the preset's embedded set, rendered if missing)")
-    parser.add_argument("--list", action="store_true", help="print the configurations and exit")
     args = parser.parse_args(argv)
-    if args.list:
-        for name, changes in CONFIGS.items():
-            print(f"{name}: {changes}")
+    names = search_csv.check_names(args, CONFIGS)
+    if names is None:
         return
-    unknown = [n for n in args.names if n not in CONFIGS]
-    if unknown:
-        raise SystemExit(f"error: unknown configuration(s) {unknown}; see --list")
     torch.set_num_threads(args.threads)
     out = paths.results_dir() / f"ae_search_{args.preset}.csv"
-    for name in args.names or list(CONFIGS):
+    for name in names:
         t0 = time.monotonic()
         row = run_one(args.preset, name, args.steps, args.threads, args.root)
         write_row(out, row)

@@ -129,6 +129,22 @@ def test_same_seed_same_audio_different_seed_different(tiny_cfg, tmp_path):
     assert names_c[0] != name or not np.array_equal(mix_c, _read(a / "test" / name / "mixture.wav"))
 
 
+def test_extra_training_tracks_leave_the_test_split_unchanged(tiny_cfg, tmp_path):
+    cfg = tiny_cfg.replace(data={"n_tracks": 3, "n_test": 1, "duration_s": 2.0})
+    extra = cfg.replace(data={"extra_train": 2})
+    assert extra.data.signature() != cfg.data.signature() and extra.data.signature().startswith("5t_")
+    assert cfg.replace(data={"extra_train": 0}).data.signature() == cfg.data.signature()
+    a = render.render_dataset(cfg, root=tmp_path / "a", progress=False, workers=1)
+    b = render.render_dataset(extra, root=tmp_path / "b", progress=False, workers=1)
+    assert len(list((a / "train").iterdir())) == 2 and len(list((b / "train").iterdir())) == 4
+    (name,) = [p.name for p in (a / "test").iterdir()]
+    assert [p.name for p in (b / "test").iterdir()] == [name]
+    np.testing.assert_array_equal(_read(a / "test" / name / "mixture.wav"), _read(b / "test" / name / "mixture.wav"))
+    manifest = json.loads((b / "manifest.json").read_text())
+    train_pieces = {json.loads((p / "meta.json").read_text())["piece"] for p in (b / "train").iterdir()}
+    assert train_pieces <= set(manifest["scores"]["train"])  # extra tracks never use a test score
+
+
 def test_test_scores_are_held_out(tiny_root):
     manifest = json.loads((tiny_root / "manifest.json").read_text())
     assert not set(manifest["scores"]["train"]) & set(manifest["scores"]["test"])

@@ -186,6 +186,40 @@ def test_feature_grouping_puts_one_instruments_outputs_together():
     np.testing.assert_allclose(np.sum(est, axis=0), outputs.sum(0), atol=1e-5)
 
 
+def _notes(rate, onsets, f0, seconds=3.0):
+    """Decaying tones of frequency ``f0`` starting at ``onsets`` (seconds): ``(1, S)``."""
+    t = np.arange(int(seconds * rate)) / rate
+    y = np.zeros_like(t)
+    for o in onsets:
+        on = t >= o
+        y[on] += np.sin(2 * np.pi * f0 * (t[on] - o)) * np.exp(-6 * (t[on] - o))
+    return y[None].astype(np.float32)
+
+
+def test_envelope_grouping_joins_outputs_whose_notes_start_together():
+    rate = 16000
+    a, b = [0.1, 0.9, 1.7, 2.3], [0.5, 1.3, 2.0, 2.6]  # two instruments, different rhythms
+    # instrument A split into a low and a high output (same onsets), instrument B likewise
+    outputs = np.stack([_notes(rate, a, 220), _notes(rate, a, 1760), _notes(rate, b, 330), _notes(rate, b, 2640)])
+    E = sg.envelope_features(outputs, rate)
+    assert E.shape[0] == 4
+    np.testing.assert_allclose(E.mean(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(np.linalg.norm(E, axis=1), 1, atol=1e-9)
+    assert E[0] @ E[1] > 0.5 and E[0] @ E[2] < 0.2  # correlation of the envelopes
+    labels = sg.group_outputs(E, np.ones(4, dtype=bool), 2, standardise=False)
+    assert _same_partition(labels, np.array([0, 0, 1, 1]))
+
+
+def test_train_tracks_limits_the_training_set_and_is_checked(tiny_cfg, tiny_root):
+    from mss_helpers.errors import ConfigError
+
+    full, _ = sp._loaders(tiny_cfg, tiny_root)
+    two, _ = sp._loaders(tiny_cfg.replace(separator={"train_tracks": 2}), tiny_root)
+    assert len(two.dataset.audio) == 2 < len(full.dataset.audio)
+    with pytest.raises(ConfigError, match="train_tracks"):
+        sp._loaders(tiny_cfg.replace(separator={"train_tracks": 1}), tiny_root)
+
+
 def test_oracle_grouping_and_quiet_outputs():
     outputs, truth, refs = _synthetic_outputs()
     assert np.array_equal(sg.oracle_groups(outputs, refs), truth)
@@ -210,7 +244,7 @@ def test_mixit_settings_on_a_tiny_track(tiny_cfg, tiny_root, tiny_run, tmp_path)
     keys = {(s["decoding"], s["k_label"]) for s in settings}
     M = tiny_cfg.separator.n_outputs
     assert ("ungrouped", str(M)) in keys and ("oracle-grouped", "n") in keys
-    for d in ("latent-grouped", "feature-grouped"):
+    for d in ("latent-grouped", "feature-grouped", "envelope-grouped"):
         assert {(d, "2"), (d, "n"), (d, "auto")} <= keys
     for s in settings:
         assert s["method"] == "mixit" and s["k"] == len(s["estimates"]) >= 1

@@ -164,15 +164,23 @@ def test_fit_follows_the_schedule_and_resumes_on_it(tmp_path):
     torch.testing.assert_close(model.weight.detach(), w_straight)
 
 
-def test_search_configs_are_the_issue3_base_plus_their_changes():
+def _script(name: str, monkeypatch):
+    """Import ``scripts/<name>.py`` as a module (its folder on sys.path, as when it runs as a script)."""
     import importlib.util
 
     from mss_helpers import paths
+
+    monkeypatch.syspath_prepend(str(paths.PROJ_ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, paths.PROJ_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_search_configs_are_the_issue3_base_plus_their_changes(monkeypatch):
     from mss_helpers.config import get_config
 
-    spec = importlib.util.spec_from_file_location("ae_search", paths.PROJ_ROOT / "scripts" / "ae_search.py")
-    search = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(search)
+    search = _script("ae_search", monkeypatch)
     base = search.search_config("cpu", "base", 400)
     assert base.model.latent_dim == 16 and base.train.lr_schedule == "constant"
     assert autoencoder.train_clip_s(base) == 1.0
@@ -182,6 +190,33 @@ def test_search_configs_are_the_issue3_base_plus_their_changes():
     assert lat.train.lr_schedule == "cosine" and lat.train.epochs == 8
     preset = search.search_config("cpu", "preset", 3200)
     assert preset.model == get_config("cpu").model and preset.data == get_config("cpu").data
+
+
+def test_mixit_curve_configs_change_only_what_they_name(monkeypatch):
+    from mss_helpers.config import get_config
+
+    curve = _script("mixit_curve", monkeypatch)
+    preset = get_config("cpu")
+    few = curve.curve_config("cpu", "tracks8", 1000)
+    assert few.separator.train_tracks == 8 and few.data == preset.data.__class__(**{
+        **preset.data.__dict__, "extra_train": 0})
+    assert (few.separator.epochs, few.separator.max_minutes, few.separator.lr) == (10, None, preset.separator.lr)
+    extra = curve.curve_config("cpu", "extra200", 1000)
+    assert extra.data.extra_train == 200 and extra.separator.train_tracks is None
+    assert extra.data.resolved_root() != few.data.resolved_root()
+
+
+def test_search_csv_replaces_a_rows_key_and_keeps_the_others(tmp_path, monkeypatch):
+    import csv
+
+    search_csv = _script("search_csv", monkeypatch)
+    out, fields = tmp_path / "r.csv", ["config", "steps", "x"]
+    search_csv.write_row(out, {"config": "a", "steps": 10, "x": 1}, fields, tmp_path / "lock")
+    search_csv.write_row(out, {"config": "b", "steps": 10, "x": 2}, fields, tmp_path / "lock")
+    search_csv.write_row(out, {"config": "a", "steps": 10, "x": 3}, fields, tmp_path / "lock")
+    search_csv.write_row(out, {"config": "a", "steps": 20, "x": 4}, fields, tmp_path / "lock")
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["config"], r["steps"], r["x"]) for r in rows] == [("b", "10", "2"), ("a", "10", "3"), ("a", "20", "4")]
 
 
 def test_train_autoencoder_trains_on_its_threads_and_gives_them_back(tiny_cfg, tiny_root, tmp_path, monkeypatch):
