@@ -411,7 +411,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Train (or reuse) the MixIT separator and print its run folder."""
-
     cfg = get_config(args.preset)
     if args.outputs is not None:
         if not 2 <= args.outputs <= 12:
