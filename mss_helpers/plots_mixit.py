@@ -111,14 +111,21 @@ def row_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: st
     return fig
 
 
+def audio_rows(curve: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``mixit_curve`` CSV that differ from the preset only by the amount of training
+    audio (fewer training tracks, or extra ones rendered), sorted by minutes of audio."""
+    keep = curve["changes"].str.contains("train_tracks|extra_train") | (curve["changes"] == "{}")
+    return curve[keep].sort_values("train_minutes")
+
+
 def data_curve(curve: pd.DataFrame, title: str = ""):
     """SI-SDRi of the instruments and the separator's own objective against minutes of training audio.
 
     ``curve`` is ``results/mixit_curve_<preset>.csv`` (scripts/mixit_curve.py): one row per configuration
-    with ``train_minutes``, ``val_mom_snr_db`` and ``<decoding>_si_sdri_db`` columns; only rows that
-    differ from the preset by the number of training tracks (fewer, or extra ones rendered) are drawn.
+    with ``train_minutes``, ``val_mom_snr_db`` and ``<decoding>_si_sdri_db`` columns; only the
+    :func:`audio_rows` are drawn.
     """
-    rows = curve[curve["changes"].str.contains("train_tracks|extra_train") | (curve["changes"] == "{}")]
+    rows = audio_rows(curve)
     decodings = [c[:-len("_si_sdri_db")] for c in rows.columns if c.endswith("_si_sdri_db")]
     long = rows.melt(id_vars=["train_minutes"], value_vars=[f"{d}_si_sdri_db" for d in decodings],
                      var_name="decoding", value_name="si_sdri_db")
@@ -143,4 +150,4 @@ def data_curve(curve: pd.DataFrame, title: str = ""):
     return fig
 
 
-__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars", "data_curve"]
+__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars", "audio_rows", "data_curve"]

@@ -175,6 +175,14 @@ def mixit_loss(outputs: torch.Tensor, mixtures: torch.Tensor, snr_max_db: float 
     return best.mean().to(outputs.dtype), A[idx].to(outputs.dtype)
 
 
+def mixture_snr_db(history: dict) -> float:
+    """Mean SNR (dB) with which the last epoch re-built each mixture of the validation pairs.
+
+    The MixIT loss sums the two mixtures' thresholded negative SNRs, so this is minus half of it.
+    """
+    return -float(history["epochs"][-1]["val"]["neg_snr"]) / 2
+
+
 def mixit_loss_bruteforce(outputs: torch.Tensor, mixtures: torch.Tensor, snr_max_db: float = 30.0):
     """The same loss by explicit enumeration (builds every partition's estimates): tests only."""
     B, M = outputs.shape[:2]
@@ -423,5 +431,5 @@ def run(args) -> int:
 
 __all__ = ["MixITSeparator", "MixtureOfMixtures", "mixit_loss", "mixit_loss_bruteforce", "partitions",
            "train_separator", "ensure_separator", "load_separator", "separate_outputs",
-           "separator_run_dir", "mixit_loss_fn",
+           "separator_run_dir", "mixit_loss_fn", "mixture_snr_db",
            "load_other", "add_arguments", "run"]

@@ -252,14 +252,13 @@ print(f"- The oracle grouping of the same outputs reaches {orc:+.2f} dB: the gro
 print(f"- Over-separation: a median of {counts.n_active.median():.0f} active outputs per track "
       f"for a median of "
       f"{counts.n_instruments.median():.0f} instruments (M = {s.n_outputs}).")
-val_mom = -history["epochs"][-1]["val"]["neg_snr"] / 2  # the loss sums the two mixtures' negative SNRs
+val_mom = sep.mixture_snr_db(history)
 print(f"- The separator's own task is not solved well either: it re-builds each mixture of a validation "
       f"mixture of mixtures at {val_mom:.1f} dB SNR on average. A small BLSTM trained for minutes on two CPU "
       f"cores separates little of anything; the instruments inside one song, which the loss never asks "
       f"to be pulled apart, even less.")
 if curve is not None:
-    c = curve[curve["changes"].str.contains("train_tracks|extra_train") | (curve["changes"] == "{}")]
-    c = c.sort_values("train_minutes")
+    c = plots_mixit.audio_rows(curve)
     lo, hi = c.iloc[0], c.iloc[-1]
     print(f"- More training audio helps a little: from {lo.train_minutes:.0f} to {hi.train_minutes:.0f} min of "
           f"\"other\" (same {int(hi.steps)} steps), oracle-grouped {lo['oracle-grouped_si_sdri_db']:+.2f} -> "

@@ -36,7 +36,7 @@ import torch
 from mss_helpers import datasets, paths, separate
 from mss_helpers.config import config_hash, get_config
 from mss_helpers.evaluate_track import SILENT_REFERENCE_DB, score_setting
-from mss_helpers.separator import load_separator, train_separator
+from mss_helpers.separator import load_separator, mixture_snr_db, train_separator
 from mss_helpers.separator_group import mixit_settings
 
 # name -> SeparatorConfig fields changed from the preset (``extra_train`` is a DataConfig field: extra
@@ -52,7 +52,6 @@ CONFIGS: dict[str, dict] = {
     "extra200": {"extra_train": 200},
     # Shorter excerpts: less musical context for telling the two songs of a mixture of mixtures apart.
     "clip0.5": {"clip_s": 0.5, "batch_size": 32},
-    "outputs4": {"n_outputs": 4},
     # Finer frequency resolution (the ideal ratio mask of the table uses 1024 / 256) at half the frames.
     "fft1024": {"n_fft": 1024, "hop": 256},
     "lr3e-3": {"lr": 3e-3},
@@ -122,7 +121,7 @@ def run_one(preset: str, name: str, steps: int) -> dict:
             "train_tracks": n_tracks, "train_minutes": round(minutes, 2), "n_outputs": s.n_outputs,
             "clip_s": s.clip_s, "steps": sum(e["steps"] for e in epochs),
             "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
-            "val_mom_snr_db": round(-float(epochs[-1]["val"]["neg_snr"]) / 2, 3), **score_test(cfg, run_dir, root)}
+            "val_mom_snr_db": round(mixture_snr_db(history), 3), **score_test(cfg, run_dir, root)}
 
 
 def write_row(path: Path, row: dict) -> None:

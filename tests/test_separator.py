@@ -249,3 +249,14 @@ def test_mixit_settings_on_a_tiny_track(tiny_cfg, tiny_root, tiny_run, tmp_path)
     for s in settings:
         assert s["method"] == "mixit" and s["k"] == len(s["estimates"]) >= 1
         np.testing.assert_allclose(np.sum(s["estimates"], axis=0), x, atol=2e-3)
+
+
+def test_mixture_snr_db_is_the_per_mixture_snr_of_the_loss():
+    rng = np.random.default_rng(0)
+    y = torch.from_numpy(rng.standard_normal((1, 2, 1, 4000)))
+    noise = torch.from_numpy(rng.standard_normal((1, 2, 1, 4000)))
+    scale = y.pow(2).sum(-1, keepdim=True).sqrt() / noise.pow(2).sum(-1, keepdim=True).sqrt()
+    noise = noise * scale * 10 ** (-10 / 20)
+    loss, _ = sp.mixit_loss(y + noise, y, snr_max_db=80.0)  # each mixture re-built at 10 dB SNR
+    history = {"epochs": [{"val": {"neg_snr": 0.0}}, {"val": {"neg_snr": float(loss)}}]}
+    assert sp.mixture_snr_db(history) == pytest.approx(10.0, abs=0.01)
