@@ -134,7 +134,11 @@ def vae_loss(recon: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, logvar: t
         "neg_snr_db" when ``tcfg.snr_weight > 0``
     """
     mse = waveform_mse(recon, x)
-    stft = stft_loss(recon, x, tcfg.stft_sizes)
+    if tcfg.stft_weight > 0:
+        stft = stft_loss(recon, x, tcfg.stft_sizes)
+    else:  # still reported, but no backward pass through six STFTs for a term that weighs nothing
+        with torch.no_grad():
+            stft = stft_loss(recon, x, tcfg.stft_sizes)
     kl = kl_divergence(mean, logvar)
     beta = kl_weight_at(step, tcfg)
     total = tcfg.mse_weight * mse + tcfg.stft_weight * stft + beta * kl

@@ -53,7 +53,7 @@ class SEANetVAE(nn.Module):
         seanet = compat.seanet()
         common = dict(channels=channels, n_filters=model_cfg.n_filters,
                       n_residual_layers=model_cfg.n_residual_layers, ratios=list(model_cfg.ratios),
-                      lstm=model_cfg.lstm)
+                      lstm=model_cfg.lstm, true_skip=model_cfg.true_skip, compress=model_cfg.compress)
         self.cfg = model_cfg
         self.channels = int(channels)
         self.sample_rate = int(sample_rate)

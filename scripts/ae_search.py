@@ -34,7 +34,7 @@ from mss_helpers.config import config_hash, get_config
 # What every configuration below starts from: the cpu preset as issue 3 left it (so that a row keeps its
 # meaning when the preset changes). Applied on top of the preset given by --preset.
 BASE = {"model": {"n_filters": 8, "ratios": (4, 4, 4), "latent_dim": 16, "lstm": 0, "encoder_dim": 32,
-                  "logvar_init": None},
+                  "logvar_init": None, "n_residual_layers": 1},
         "data": {"clip_s": 1.0},
         "train": {"clip_s": None, "batch_size": 8, "lr": 4e-3, "lr_schedule": "constant",
                   "lr_warmup_steps": 0, "mse_weight": 1000.0, "stft_weight": 1.0, "snr_weight": 0.0, "kl_warmup_steps": 200}}
@@ -86,6 +86,44 @@ CONFIGS: dict[str, dict] = {
                                  "data": {"clip_s": 0.5},
                                  "train": {"lr_schedule": "cosine", "lr_warmup_steps": 50}},
 }
+
+
+def _with(parent: str, **sections) -> dict:
+    """``CONFIGS[parent]`` with the given fields of its sections changed (a new dict)."""
+    changes = {section: dict(fields) for section, fields in CONFIGS[parent].items()}
+    for section, fields in sections.items():
+        changes.setdefault(section, {}).update(fields)
+    return changes
+
+
+# Round 4 (the SEANet itself, and the loss), from round 2's best: identity shortcuts in the residual blocks
+# (skip), twice their hidden channels (c1), two down-sampling stages of 8 instead of three of 4 (r88), one
+# stage of 64 (r64), four stages (r2244), no STFT term (stft0: the waveform MSE alone), no residual blocks
+# at all (res0).
+_R4 = "lat32_cos_lv_clip0.5"
+CONFIGS[f"{_R4}_skip"] = _with(_R4, model={"true_skip": True})
+CONFIGS[f"{_R4}_c1"] = _with(_R4, model={"compress": 1})
+CONFIGS[f"{_R4}_skip_c1"] = _with(_R4, model={"true_skip": True, "compress": 1})
+CONFIGS[f"{_R4}_c1_res2"] = _with(f"{_R4}_c1", model={"n_residual_layers": 2})
+CONFIGS[f"{_R4}_skip_c1_snr"] = _with(f"{_R4}_skip_c1", train={"mse_weight": 0.0, "snr_weight": 1.0})
+CONFIGS[f"{_R4}_skip_c1_mse3000"] = _with(f"{_R4}_skip_c1", train={"mse_weight": 3000.0})
+for _ratios in ((8, 8), (2, 2, 4, 4), (64,)):
+    CONFIGS[f"{_R4}_skip_c1_r{''.join(map(str, _ratios))}"] = _with(f"{_R4}_skip_c1", model={"ratios": _ratios})
+_R88 = f"{_R4}_skip_c1_r88"
+CONFIGS[f"{_R88}_f16"] = _with(_R88, model={"n_filters": 16})
+CONFIGS[f"{_R88}_lr8e-3"] = _with(_R88, train={"lr": 8e-3})
+CONFIGS[f"{_R88}_lr2e-3"] = _with(_R88, train={"lr": 2e-3})
+CONFIGS[f"{_R88}_stft0"] = _with(_R88, train={"stft_weight": 0.0})
+CONFIGS[f"{_R88}_kl0"] = _with(_R88, train={"kl_weight": 0.0})
+CONFIGS[f"{_R88}_snronly"] = _with(_R88, train={"stft_weight": 0.0, "mse_weight": 0.0, "snr_weight": 1.0})
+CONFIGS[f"{_R4}_skip_c1_stft0"] = _with(f"{_R4}_skip_c1", train={"stft_weight": 0.0})
+CONFIGS[f"{_R4}_skip_c1_r64_stft0"] = _with(f"{_R4}_skip_c1_r64", train={"stft_weight": 0.0})
+CONFIGS[f"{_R88}_stft0_lr8e-3"] = _with(f"{_R88}_stft0", train={"lr": 8e-3})
+CONFIGS[f"{_R88}_stft0_f16"] = _with(f"{_R88}_stft0", model={"n_filters": 16})
+CONFIGS[f"{_R88}_stft0_b4"] = _with(f"{_R88}_stft0", train={"batch_size": 4})
+# the cpu preset's network (true_skip and compress change nothing without residual blocks)
+CONFIGS[f"{_R88}_stft0_res0"] = _with(f"{_R88}_stft0", model={"n_residual_layers": 0})
+CONFIGS[f"{_R88}_stft0_res0_f16"] = _with(f"{_R88}_stft0_res0", model={"n_filters": 16})
 
 FIELDS = ["config", "data", "changes", "latent_dim", "compression", "n_filters", "lr", "lr_schedule",
           "batch_size", "clip_s", "mse_weight", "stft_weight", "snr_weight", "steps", "threads", "minutes",

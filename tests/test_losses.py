@@ -90,3 +90,16 @@ def test_snr_term_enters_the_total_only_when_weighted():
     assert float(total) == pytest.approx(terms["stft"] + 0.5 * terms["neg_snr_db"], rel=1e-5)
     _, plain = vae_loss(recon, x, mean, logvar, None, TrainConfig(stft_sizes=(128, 256)))
     assert "neg_snr_db" not in plain
+
+
+def test_unweighted_stft_term_is_reported_but_takes_no_gradient():
+    tcfg = TrainConfig(mse_weight=1.0, stft_weight=0.0, kl_weight=0.0, stft_sizes=(128, 256))
+    torch.manual_seed(0)
+    x = tone(440)
+    recon = (tone(440) + 0.05 * torch.randn(1, 1, 4096)).requires_grad_(True)
+    mean = logvar = torch.zeros(1, 4, 8)
+    total, terms = vae_loss(recon, x, mean, logvar, None, tcfg)
+    assert terms["stft"] > 0  # still measured, for the history
+    total.backward()
+    expected = 2 * (recon.detach() - x) / x.numel()  # the gradient of the waveform MSE alone
+    assert torch.allclose(recon.grad, expected, rtol=1e-4, atol=1e-9)

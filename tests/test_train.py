@@ -192,6 +192,28 @@ def test_search_configs_are_the_issue3_base_plus_their_changes(monkeypatch):
     assert preset.model == get_config("cpu").model and preset.data == get_config("cpu").data
 
 
+def test_the_cpu_preset_is_the_screened_configuration_it_names(monkeypatch):
+    """The row the cpu preset's comment cites (round 4's res0) trains the same network with the same loss."""
+    import dataclasses
+
+    from mss_helpers.config import get_config
+    from mss_helpers.model import SEANetVAE
+
+    search = _script("ae_search", monkeypatch)
+    cpu = get_config("cpu")
+    row = search.search_config("cpu", "lat32_cos_lv_clip0.5_skip_c1_r88_stft0_res0", 9600)
+    shapes = [{k: v.shape for k, v in SEANetVAE(c.model, 1, 16000).state_dict().items()} for c in (cpu, row)]
+    assert shapes[0] == shapes[1]  # true_skip and compress build nothing without residual blocks
+    skip = {"true_skip", "compress"}
+    assert {k: v for k, v in dataclasses.asdict(cpu.model).items() if k not in skip} == \
+        {k: v for k, v in dataclasses.asdict(row.model).items() if k not in skip}
+    budget = {"epochs", "steps_per_epoch", "max_minutes", "clip_s"}
+    assert {k: v for k, v in dataclasses.asdict(cpu.train).items() if k not in budget} == \
+        {k: v for k, v in dataclasses.asdict(row.train).items() if k not in budget}
+    assert cpu.train.epochs * cpu.train.steps_per_epoch == 9600
+    assert autoencoder.train_clip_s(cpu) == autoencoder.train_clip_s(row) == 0.5
+
+
 def test_mixit_curve_configs_change_only_what_they_name(monkeypatch):
     from mss_helpers.config import get_config
 
