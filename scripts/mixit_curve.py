@@ -55,10 +55,9 @@ CONFIGS: dict[str, dict] = {
     # Finer frequency resolution (the ideal ratio mask of the table uses 1024 / 256) at half the frames.
     "fft1024": {"n_fft": 1024, "hop": 256},
     "lr3e-3": {"lr": 3e-3},
-    # The architecture: dilated conv blocks (dilations 1..32, twice: ~2 s of context each side) 256 wide,
-    # and a BLSTM twice as wide.
+    # The architecture: dilated conv blocks (dilations 1..32, twice: ~2 s of context each side) 256 wide
+    # instead of the BLSTM.
     "tdcn6_256": {"arch": "tdcn", "layers": 6, "hidden": 256},
-    "hidden256": {"hidden": 256},
 }
 
 DECODINGS = ("feature-grouped", "oracle-grouped", "ungrouped")
