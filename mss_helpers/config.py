@@ -77,7 +77,7 @@ class ModelConfig:
     n_residual_layers: int = 1
     lstm: int = 2  # LSTM layers at the bottleneck of SEANet
     encoder_dim: int = 64  # SEANet output channels before the mean/log-var heads
-    true_skip: bool = False  # SEANet residual blocks: identity shortcut (True) or a 1x1 conv (encodec's default)
+    true_skip: bool = False  # SEANet residual blocks: identity shortcut (True) or encodec's default 1x1 conv
     compress: int = 2  # SEANet residual blocks: hidden channels = channels // compress
     # Start value of the posterior log-variance (its head's bias, weights zero); None: PyTorch's init, which
     # starts near logvar 0, i.e. unit-variance noise on the latent that takes hundreds of steps to shrink.
@@ -226,11 +226,12 @@ PRESETS: dict[str, Config] = {
     # Issue 11 (scripts/ae_search.py, results/ae_search_cpu.csv): 32 latent channels (2x compression),
     # a cosine learning-rate schedule, the posterior log-variance started at -10 (else the decoder trains
     # on noise-drowned latents) and 0.5 s clips: twice the steps for the CPU time of the old 1600.
-    # One torch thread: ~0.1 s per step whatever else runs; two threads took 4-5 s per step while
+    # One torch thread: steady time per step whatever else runs; two threads took 4-5 s per step while
     # another process held the second core (measured on the 2-core machine).
     # Issue 11, round 4 (same CSV): two down-sampling stages of 8 instead of three of 4, no residual blocks
-    # (the same SEANet per step of CPU time: 0.042 s instead of 0.1) and no STFT term (the phase-blind
-    # log-magnitude part pulled against the waveform SNR); 9600 steps. The time cap is a safety net only.
+    # (0.042 CPU s per step instead of 0.075, and the same SNR at 3200 steps) and no STFT term (its
+    # phase-blind log-magnitude part pulled against the waveform SNR); 9600 steps, ~6 min on one core.
+    # The time cap is a safety net only.
     "cpu": Config(
         name="cpu",
         model=ModelConfig(n_filters=8, ratios=(8, 8), latent_dim=32, lstm=0, encoder_dim=32,

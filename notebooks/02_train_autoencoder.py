@@ -140,8 +140,8 @@ search_path = paths.results_dir() / f"ae_search_{cfg.name}.csv"
 if search_path.is_file():
     search = pd.read_csv(search_path).sort_values(["data", "steps", "snr_db"], ascending=[True, True, False])
     search["cpu_min"] = (search["steps"] * search["cpu_s_per_step"] / 60).round(1)
-    cols = ["data", "n_filters", "latent_dim", "compression", "lr_schedule", "lr", "clip_s", "mse_weight", "stft_weight",
-            "snr_weight", "steps", "cpu_min", "minutes", "best_val", "snr_db", "si_sdr_db"]
+    cols = ["data", "n_filters", "latent_dim", "compression", "lr_schedule", "lr", "clip_s", "mse_weight",
+            "stft_weight", "snr_weight", "steps", "cpu_min", "minutes", "best_val", "snr_db", "si_sdr_db"]
     display(search.set_index("config")[[c for c in cols if c in search.columns]])
     # the best configuration at each budget (data set, steps): rows of one budget are a fair race
     lines = []

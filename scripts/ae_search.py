@@ -108,7 +108,8 @@ CONFIGS[f"{_R4}_c1_res2"] = _with(f"{_R4}_c1", model={"n_residual_layers": 2})
 CONFIGS[f"{_R4}_skip_c1_snr"] = _with(f"{_R4}_skip_c1", train={"mse_weight": 0.0, "snr_weight": 1.0})
 CONFIGS[f"{_R4}_skip_c1_mse3000"] = _with(f"{_R4}_skip_c1", train={"mse_weight": 3000.0})
 for _ratios in ((8, 8), (2, 2, 4, 4), (64,)):
-    CONFIGS[f"{_R4}_skip_c1_r{''.join(map(str, _ratios))}"] = _with(f"{_R4}_skip_c1", model={"ratios": _ratios})
+    _name = f"{_R4}_skip_c1_r{''.join(map(str, _ratios))}"
+    CONFIGS[_name] = _with(f"{_R4}_skip_c1", model={"ratios": _ratios})
 _R88 = f"{_R4}_skip_c1_r88"
 CONFIGS[f"{_R88}_f16"] = _with(_R88, model={"n_filters": 16})
 CONFIGS[f"{_R88}_lr8e-3"] = _with(_R88, train={"lr": 8e-3})

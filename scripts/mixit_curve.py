@@ -58,6 +58,9 @@ CONFIGS: dict[str, dict] = {
     # The architecture: dilated conv blocks (dilations 1..32, twice: ~2 s of context each side) 256 wide
     # instead of the BLSTM.
     "tdcn6_256": {"arch": "tdcn", "layers": 6, "hidden": 256},
+    "hidden256": {"hidden": 256},  # a BLSTM twice as wide
+    # Against over-separation: fewer outputs (2^4 partitions instead of 2^8).
+    "outputs4": {"n_outputs": 4},
 }
 
 DECODINGS = ("feature-grouped", "oracle-grouped", "ungrouped")
