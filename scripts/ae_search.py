@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import search_csv  # scripts/search_csv.py (this folder is on sys.path when run as a script)
-import torch
 
 from mss_helpers import autoencoder, paths
 from mss_helpers.config import config_hash, get_config
@@ -197,17 +195,11 @@ def main(argv=None) -> None:
     parser.add_argument("--root", default=None,
                         help="data set root (default: the preset's embedded set, rendered if missing)")
     args = parser.parse_args(argv)
-    names = search_csv.check_names(args, CONFIGS)
-    if names is None:
-        return
-    torch.set_num_threads(args.threads)
-    out = paths.results_dir() / f"ae_search_{args.preset}.csv"
-    for name in names:
-        t0 = time.monotonic()
-        row = run_one(args.preset, name, args.steps, args.threads, args.root)
-        write_row(out, row)
-        print(f"{name}: SNR {row['snr_db']:.2f} dB after {row['steps']} steps "
-              f"({(time.monotonic() - t0) / 60:.1f} min, {row['cpu_s_per_step']:.3f} CPU s/step)", flush=True)
+    search_csv.run_configs(
+        args, CONFIGS, paths.results_dir() / f"ae_search_{args.preset}.csv",
+        lambda name: run_one(args.preset, name, args.steps, args.threads, args.root), write_row,
+        lambda row: (f"SNR {row['snr_db']:.2f} dB after {row['steps']} steps, "
+                     f"{row['cpu_s_per_step']:.3f} CPU s/step"))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 import search_csv  # scripts/search_csv.py (this folder is on sys.path when run as a script)
-import torch
 
 from mss_helpers import datasets, paths, separate
 from mss_helpers.config import config_hash, get_config
@@ -137,18 +135,12 @@ def write_row(path: Path, row: dict) -> None:
 
 def main(argv=None) -> None:
     args = search_csv.parser(__doc__.splitlines()[0], CONFIGS, 1000).parse_args(argv)
-    names = search_csv.check_names(args, CONFIGS)
-    if names is None:
-        return
-    torch.set_num_threads(args.threads)
-    out = paths.results_dir() / f"mixit_curve_{args.preset}.csv"
-    for name in names:
-        t0 = time.monotonic()
-        row = run_one(args.preset, name, args.steps)
-        write_row(out, row)
-        print(f"{name}: {row['train_minutes']} min of audio, feature-grouped {row['feature-grouped_si_sdri_db']:+.2f}"
-              f" dB, oracle-grouped {row['oracle-grouped_si_sdri_db']:+.2f} dB "
-              f"({(time.monotonic() - t0) / 60:.1f} min)", flush=True)
+    search_csv.run_configs(
+        args, CONFIGS, paths.results_dir() / f"mixit_curve_{args.preset}.csv",
+        lambda name: run_one(args.preset, name, args.steps), write_row,
+        lambda row: (f"{row['train_minutes']} min of audio, feature-grouped "
+                     f"{row['feature-grouped_si_sdri_db']:+.2f} dB, oracle-grouped "
+                     f"{row['oracle-grouped_si_sdri_db']:+.2f} dB"))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import time
 from pathlib import Path
 
 from mss_helpers.paths import atomic_write
@@ -64,3 +65,20 @@ def check_names(args, configs: dict) -> list | None:
     if unknown:
         raise SystemExit(f"error: unknown configuration(s) {unknown}; see --list")
     return args.names or list(configs)
+
+
+def run_configs(args, configs: dict, out: Path, run_one, write, summary) -> None:
+    """The main loop both screening scripts share: for each configuration named on the command line
+    (all when none; nothing after ``--list``), ``row = run_one(name)``, ``write(out, row)``, and print
+    ``"<name>: <summary(row)> (<minutes> min)"``."""
+    import torch
+
+    names = check_names(args, configs)
+    if names is None:
+        return
+    torch.set_num_threads(args.threads)
+    for name in names:
+        t0 = time.monotonic()
+        row = run_one(name)
+        write(out, row)
+        print(f"{name}: {summary(row)} ({(time.monotonic() - t0) / 60:.1f} min)", flush=True)

@@ -241,6 +241,28 @@ def test_search_csv_replaces_a_rows_key_and_keeps_the_others(tmp_path, monkeypat
     assert [(r["config"], r["steps"], r["x"]) for r in rows] == [("b", "10", "2"), ("a", "10", "3"), ("a", "20", "4")]
 
 
+def test_search_csv_runs_the_named_configurations_or_only_lists_them(tmp_path, monkeypatch, capsys):
+    search_csv = _script("search_csv", monkeypatch)
+    configs = {"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 3}}
+    parser = search_csv.parser("test", configs, 10)
+    written = []
+    before = torch.get_num_threads()
+    try:
+        search_csv.run_configs(parser.parse_args(["c", "a", "--threads", "1"]), configs, tmp_path / "r.csv",
+                               lambda name: {"config": name, "x": configs[name]["x"]},
+                               lambda out, row: written.append((out.name, row["config"])),
+                               lambda row: f"x={row['x']}")
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert written == [("r.csv", "c"), ("r.csv", "a")]
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("c: x=3 (") and printed[1].startswith("a: x=1 (")
+    search_csv.run_configs(parser.parse_args(["--list"]), configs, tmp_path / "r.csv",
+                           lambda name: pytest.fail("--list ran a configuration"), None, None)
+    assert capsys.readouterr().out.splitlines() == ["a: {'x': 1}", "b: {'x': 2}", "c: {'x': 3}"]
+
+
 def test_train_autoencoder_trains_on_its_threads_and_gives_them_back(tiny_cfg, tiny_root, tmp_path, monkeypatch):
     seen = []
 
