@@ -170,6 +170,7 @@ class SeparatorConfig:
     steps_per_epoch: int = 100
     batch_size: int = 8
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # "constant", "cosine" or "onecycle" (train.lr_factor) over all the steps
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     val_clips: int = 32
@@ -182,6 +183,26 @@ class SeparatorConfig:
 
 
 @dataclass(frozen=True)
+class StudentConfig:
+    """The teacher-student round of the MixIT separator (:mod:`mss_helpers.separator_student`)."""
+
+    n_outputs: int = 4  # the student's outputs; the teacher's groups are at most this many
+    grouping: str = "feature"  # how the teacher's outputs are grouped into pseudo-sources
+    pseudo_k: int | None = None  # groups per track (None: k = auto, by silhouette, at most n_outputs)
+    init_from_teacher: bool = True  # start from the teacher's weights (all but the output layer)
+    clip_s: float = 2.0
+    gain_db: float = 5.0
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    grad_clip: float = 5.0
+    val_clips: int = 32
+    max_minutes: float | None = 9.5
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
@@ -190,6 +211,7 @@ class Config:
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
     unmix: UnmixConfig = field(default_factory=UnmixConfig)
     separator: SeparatorConfig = field(default_factory=SeparatorConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
 
     def replace(self, **sections) -> "Config":
         """Return a copy with whole sections or section fields changed.
@@ -292,6 +314,7 @@ def config_from_dict(d: dict) -> Config:
         cluster=build(ClusterConfig, d.get("cluster", {})),
         unmix=build(UnmixConfig, d.get("unmix", {})),
         separator=build(SeparatorConfig, d.get("separator", {})),
+        student=build(StudentConfig, d.get("student", {})),
     )
 
 

@@ -113,9 +113,14 @@ def row_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: st
 
 def audio_rows(curve: pd.DataFrame) -> pd.DataFrame:
     """The rows of a ``mixit_curve`` CSV that differ from the preset only by the amount of training
-    audio (fewer training tracks, or extra ones rendered), sorted by minutes of audio."""
+    audio (fewer training tracks, or extra ones rendered), sorted by minutes of audio; of those, only
+    the rows trained for the most common number of steps (a longer run of the same data is a variant,
+    not a point of the curve)."""
     keep = curve["changes"].str.contains("train_tracks|extra_train") | (curve["changes"] == "{}")
-    return curve[keep].sort_values("train_minutes")
+    rows = curve[keep]
+    if rows.empty:
+        return rows
+    return rows[rows["steps"] == rows["steps"].mode().max()].sort_values("train_minutes")
 
 
 def data_curve(curve: pd.DataFrame, title: str = ""):

@@ -327,7 +327,7 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     of them give the fixed validation pairs.
     """
     from . import datasets
-    from .train import finished_run, fit
+    from .train import finished_run, fit, lr_factor
 
     run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
     if finished_run(run_dir, force):
@@ -337,10 +337,12 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     s = cfg.separator
     torch.manual_seed(s.seed)
     model = MixITSeparator(s)
+    total = s.epochs * s.steps_per_epoch
     fit(model, mixit_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=s.epochs,
         steps_per_epoch=s.steps_per_epoch, lr=s.lr, weight_decay=s.weight_decay, grad_clip=s.grad_clip,
         seed=s.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
-        max_minutes=s.max_minutes, progress=progress, device="cpu")
+        max_minutes=s.max_minutes, progress=progress, device="cpu",
+        lr_schedule=lambda step: lr_factor(step, total, s.lr_schedule))
     return run_dir
 
 
@@ -364,15 +366,25 @@ def load_separator(cfg: Config, run_dir=None, which: str = "last") -> MixITSepar
     RunNotFoundError
         When it has not been trained; the message names the command that trains it.
     """
+    run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
+    return load_mask_network(run_dir, which, lambda run_cfg: run_cfg.separator,
+                             f"no trained MixIT separator at {run_dir}; train it with "
+                             f"`python -m mss_helpers train-separator --preset {cfg.name}`")
+
+
+def load_mask_network(run_dir: Path, which: str, network_config, missing: str) -> MixITSeparator:
+    """A trained :class:`MixITSeparator` from ``run_dir/<which>.pt`` (eval mode, CPU).
+
+    ``network_config(run_cfg)`` gives its :class:`SeparatorConfig` from the run's own configuration;
+    ``missing`` is the message of the :class:`RunNotFoundError` raised when the run is not there.
+    """
     import json
 
-    run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
-    ckpt = run_dir / f"{which}.pt"
-    if not ckpt.is_file() or not (run_dir / "config.json").is_file():
-        raise RunNotFoundError(f"no trained MixIT separator at {run_dir}; train it with "
-                               f"`python -m mss_helpers train-separator --preset {cfg.name}`")
-    run_cfg = config_from_dict(json.loads((run_dir / "config.json").read_text())["config"])
-    model = MixITSeparator(run_cfg.separator)
+    ckpt = Path(run_dir) / f"{which}.pt"
+    if not ckpt.is_file() or not (Path(run_dir) / "config.json").is_file():
+        raise RunNotFoundError(missing)
+    run_cfg = config_from_dict(json.loads((Path(run_dir) / "config.json").read_text())["config"])
+    model = MixITSeparator(network_config(run_cfg))
     model.load_state_dict(torch.load(ckpt, map_location="cpu", weights_only=False)["model"])
     return model.eval()
 
@@ -432,4 +444,4 @@ def run(args) -> int:
 __all__ = ["MixITSeparator", "MixtureOfMixtures", "mixit_loss", "mixit_loss_bruteforce", "partitions",
            "train_separator", "ensure_separator", "load_separator", "separate_outputs",
            "separator_run_dir", "mixit_loss_fn", "mixture_snr_db",
-           "load_other", "add_arguments", "run"]
+           "load_other", "load_mask_network", "add_arguments", "run"]

@@ -53,6 +53,9 @@ CONFIGS: dict[str, dict] = {
     # Finer frequency resolution (the ideal ratio mask of the table uses 1024 / 256) at half the frames.
     "fft1024": {"n_fft": 1024, "hop": 256},
     "lr3e-3": {"lr": 3e-3},
+    "lr3e-3_cos": {"lr": 3e-3, "lr_schedule": "cosine"},  # the same, decayed to 0 by a cosine
+    # Longer excerpts: more musical context per example (the same audio per step: half the batch).
+    "clip4": {"clip_s": 4.0, "batch_size": 4},
     # The architecture: dilated conv blocks (dilations 1..32, twice: ~2 s of context each side) 256 wide
     # instead of the BLSTM.
     "tdcn6_256": {"arch": "tdcn", "layers": 6, "hidden": 256},
@@ -89,27 +92,30 @@ def training_minutes(cfg, root) -> tuple[int, float]:
     return len(train), seconds / 60
 
 
-def score_test(cfg, run_dir, root) -> dict:
-    """Median SI-SDRi (dB) at k = n of each decoding of :data:`DECODINGS` on the test split."""
-    sep = load_separator(cfg, run_dir=run_dir)
+def score_test(cfg, sep, root) -> dict:
+    """Median SI-SDRi (dB) at k = n of each decoding of :data:`DECODINGS` of the separator ``sep`` (a
+    :class:`~mss_helpers.separator.MixITSeparator`, any number of outputs) on the test split, and how
+    many instruments each decoding left without an estimate (``<decoding>_missed``; ``pairs``: the
+    instruments scored)."""
     rate = cfg.data.sample_rate
     values: dict = {d: [] for d in DECODINGS}
-    missed = pairs = 0
+    missed = dict.fromkeys(DECODINGS, 0)
+    pairs = 0
     for track in datasets.load_tracks(root, "test"):
         x = datasets.input_audio(track, cfg)
         refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
         refs = {n: separate.fit_length(r, x.shape[1]) for n, r in refs.items()}
+        pairs += len(refs)
         for setting in mixit_settings(x, refs, ["n"], cfg, sep):
             if setting["decoding"] not in DECODINGS or setting["k_label"] == "auto":
                 continue
             rows = [r for r in score_setting(x, refs, setting, rate) if r["instrument"]]
             got = [r["si_sdri_db"] for r in rows if r["si_sdri_db"] is not None]
             values[setting["decoding"]] += got
-            if setting["decoding"] == "oracle-grouped":
-                missed += len(rows) - len(got)
-                pairs += len(rows)
+            missed[setting["decoding"]] += len(rows) - len(got)
     return {**{f"{d}_si_sdri_db": round(float(np.median(v)), 3) for d, v in values.items()},
-            "oracle_missed": missed, "pairs": pairs}
+            **{f"{d}_missed": m for d, m in missed.items()}, "oracle_missed": missed["oracle-grouped"],
+            "pairs": pairs}
 
 
 def run_one(preset: str, name: str, steps: int) -> dict:
@@ -125,7 +131,8 @@ def run_one(preset: str, name: str, steps: int) -> dict:
             "train_tracks": n_tracks, "train_minutes": round(minutes, 2), "n_outputs": s.n_outputs,
             "clip_s": s.clip_s, "steps": sum(e["steps"] for e in epochs),
             "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
-            "val_mom_snr_db": round(mixture_snr_db(history), 3), **score_test(cfg, run_dir, root)}
+            "val_mom_snr_db": round(mixture_snr_db(history), 3),
+            **score_test(cfg, load_separator(cfg, run_dir=run_dir), root)}
 
 
 def write_row(path: Path, row: dict) -> None:

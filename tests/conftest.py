@@ -73,3 +73,22 @@ def tiny_run(tiny_cfg, tiny_root):
     from mss_helpers.autoencoder import train_autoencoder
 
     return train_autoencoder(tiny_cfg, root=tiny_root, progress=False)
+
+
+@pytest.fixture
+def stemless_root(tiny_root, tmp_path, monkeypatch):
+    """A copy of the tiny set without ``other_stems/``, and the list of every audio file read from then on.
+
+    Returns ``(root, read)``: MixIT training (teacher or student) must read only ``other.wav`` files.
+    """
+    import shutil
+
+    from mss_helpers import audio as audio_io
+
+    root = tmp_path / "stemless"
+    shutil.copytree(tiny_root, root)
+    shutil.rmtree(root / "other_stems")
+    read = []
+    real = audio_io.read_audio
+    monkeypatch.setattr(audio_io, "read_audio", lambda p, *a, **k: (read.append(str(p)), real(p, *a, **k))[1])
+    return root, read

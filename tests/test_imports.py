@@ -46,8 +46,9 @@ LAYERS = {
     # 9-10: clusters (or references) -> audio
     "separate": 9,
     "nmf": 10, "separator_group": 10,
-    # 11: scoring separations, and the listening examples the evaluation writes
+    # 11: scoring separations, the listening examples the evaluation writes, the MixIT student
     "separation_metrics": 11, "cluster_metrics": 11, "examples": 11,
+    "separator_student": 11,  # a MixIT teacher's grouped outputs as a student's targets (scripts only)
     # 12-13: the evaluation
     "evaluate_track": 12,
     "evaluate": 13,

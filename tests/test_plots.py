@@ -203,13 +203,16 @@ def test_data_curve_draws_only_the_training_audio_rows():
     from mss_helpers import plots_mixit
 
     curve = pd.DataFrame({
-        "config": ["tracks8", "tracks30", "all", "clip0.5"],
-        "changes": ['{"train_tracks": 8}', '{"train_tracks": 30}', "{}", '{"clip_s": 0.5}'],
-        "train_minutes": [1.3, 5.0, 20.0, 20.0], "val_mom_snr_db": [8.0, 9.5, 10.2, 7.0],
-        "feature-grouped_si_sdri_db": [0.1, 0.5, 0.9, 3.0], "oracle-grouped_si_sdri_db": [1.0, 2.0, 2.8, 9.0]})
+        "config": ["tracks8", "tracks30", "all", "clip0.5", "all"],
+        "changes": ['{"train_tracks": 8}', '{"train_tracks": 30}', "{}", '{"clip_s": 0.5}', "{}"],
+        "steps": [1000, 1000, 1000, 1000, 8000],
+        "train_minutes": [1.3, 5.0, 20.0, 20.0, 20.0], "val_mom_snr_db": [8.0, 9.5, 10.2, 7.0, 11.0],
+        "feature-grouped_si_sdri_db": [0.1, 0.5, 0.9, 3.0, 4.0],
+        "oracle-grouped_si_sdri_db": [1.0, 2.0, 2.8, 9.0, 8.0]})
     fig = plots_mixit.data_curve(curve)
     left, right = fig.axes[0], fig.axes[1]
     ys = sorted(float(y) for line in left.lines for y in line.get_ydata() if len(line.get_xdata()) == 3)
-    assert ys == sorted([0.1, 0.5, 0.9, 1.0, 2.0, 2.8])  # the clip0.5 row (3.0 / 9.0) is not on the curve
+    # neither the clip0.5 row (3.0 / 9.0) nor the longer run of all the audio (4.0 / 8.0) is on the curve
+    assert ys == sorted([0.1, 0.5, 0.9, 1.0, 2.0, 2.8])
     assert sorted(float(y) for line in right.lines for y in line.get_ydata()) == [8.0, 9.5, 10.2]
     assert {t.get_text() for t in left.get_legend().get_texts()} >= {"feature-grouped", "oracle-grouped"}

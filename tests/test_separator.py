@@ -1,7 +1,6 @@
 """MixIT separator: the loss, mixture consistency, the stem-free loader, training, grouping, errors."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -94,16 +93,9 @@ def test_pairs_come_from_two_different_tracks():
         sp.MixtureOfMixtures(audio[:1], clip=100, n_items=1)
 
 
-def test_training_never_reads_the_instrument_stems(tiny_cfg, tiny_root, tmp_path, monkeypatch):
+def test_training_never_reads_the_instrument_stems(tiny_cfg, stemless_root, tmp_path):
     """Train on a copy of the tiny set without other_stems/, and spy on every file read."""
-    root = tmp_path / "data"
-    shutil.copytree(tiny_root, root)
-    shutil.rmtree(root / "other_stems")
-    from mss_helpers import audio as audio_io
-
-    read = []
-    real = audio_io.read_audio
-    monkeypatch.setattr(audio_io, "read_audio", lambda p, *a, **k: (read.append(str(p)), real(p, *a, **k))[1])
+    root, read = stemless_root
     run_dir = sp.train_separator(tiny_cfg, root=root, run_dir=tmp_path / "run", progress=False)
     assert (run_dir / "done.json").is_file()
     assert read and all(p.endswith("other.wav") for p in read), read
@@ -125,6 +117,14 @@ def test_train_resume_and_cache(tiny_cfg, tiny_root, tmp_path):
     assert (run_dir / "best.pt").stat().st_mtime_ns == mtime
     model = sp.load_separator(tiny_cfg, run_dir)
     assert isinstance(model, sp.MixITSeparator) and not model.training
+
+
+def test_unknown_learning_rate_schedule_is_a_clear_error(tiny_cfg, tiny_root, tmp_path):
+    from mss_helpers.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_schedule must be one of"):
+        sp.train_separator(tiny_cfg.replace(separator={"lr_schedule": "sometimes"}), root=tiny_root,
+                           run_dir=tmp_path / "r", progress=False)
 
 
 def test_untrained_separator_is_a_clear_error(tiny_cfg, tmp_path):

@@ -228,6 +228,19 @@ def test_mixit_curve_configs_change_only_what_they_name(monkeypatch):
     assert extra.data.resolved_root() != few.data.resolved_root()
 
 
+def test_mixit_student_configs_change_only_the_student(monkeypatch):
+    from mss_helpers.config import get_config
+
+    student = _script("mixit_student", monkeypatch)
+    preset = get_config("cpu")
+    k4 = student.student_config("cpu", "k4", 1000)
+    assert (k4.student.pseudo_k, k4.student.epochs, k4.student.max_minutes) == (4, 10, None)
+    assert (k4.data, k4.separator) == (preset.data, preset.separator)  # the teacher is the preset's
+    latent = student.student_config("cpu", "latent_auto", 250)
+    assert (latent.student.grouping, latent.student.pseudo_k, latent.student.epochs) == ("latent", None, 3)
+    assert student.student_config("cpu", "teacher", 1000).student.pseudo_k is None
+
+
 def test_search_csv_replaces_a_rows_key_and_keeps_the_others(tmp_path, monkeypatch):
     import csv
 
