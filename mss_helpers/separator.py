@@ -183,6 +183,31 @@ def mixture_snr_db(history: dict) -> float:
     return -float(history["epochs"][-1]["val"]["neg_snr"]) / 2
 
 
+@torch.no_grad()
+def oracle_mixture_snr_db(cfg: Config, root) -> float:
+    """Mean SNR (dB) with which the ideal ratio mask re-builds each mixture of the validation pairs.
+
+    The same fixed pairs as :func:`mixture_snr_db`, the separator's own STFT: the mask
+    ``|Y_j| / (|Y_1| + |Y_2|)`` on the mixture of mixtures, inverted. A ceiling of the MixIT objective
+    for a mask network with this front end (it reads the two mixtures: an oracle).
+    """
+    s = cfg.separator
+    _, val_loader = _loaders(cfg, root)
+    window = torch.hann_window(s.n_fft)
+    snrs = []
+    for batch in val_loader:  # (B, 2, C, L)
+        B, _, C, L = batch.shape
+        Y = torch.stft(batch.reshape(-1, L), s.n_fft, s.hop, window=window, center=True, return_complex=True)
+        Y = Y.view(B, 2, C, *Y.shape[-2:])
+        mag = Y.abs()
+        est = (mag / (mag.sum(1, keepdim=True) + EPS)) * Y.sum(1, keepdim=True)
+        est = torch.istft(est.reshape(-1, *Y.shape[-2:]), s.n_fft, s.hop, window=window, center=True,
+                          length=L).view(B, 2, C, L)
+        ref = batch.pow(2).flatten(2).sum(-1)
+        snrs.append(10 * torch.log10(ref / ((batch - est).pow(2).flatten(2).sum(-1) + EPS)))
+    return float(torch.cat(snrs).mean())
+
+
 def mixit_loss_bruteforce(outputs: torch.Tensor, mixtures: torch.Tensor, snr_max_db: float = 30.0):
     """The same loss by explicit enumeration (builds every partition's estimates): tests only."""
     B, M = outputs.shape[:2]
@@ -443,5 +468,5 @@ def run(args) -> int:
 
 __all__ = ["MixITSeparator", "MixtureOfMixtures", "mixit_loss", "mixit_loss_bruteforce", "partitions",
            "train_separator", "ensure_separator", "load_separator", "separate_outputs",
-           "separator_run_dir", "mixit_loss_fn", "mixture_snr_db",
+           "separator_run_dir", "mixit_loss_fn", "mixture_snr_db", "oracle_mixture_snr_db",
            "load_other", "load_mask_network", "add_arguments", "run"]

@@ -28,7 +28,9 @@
 # missing), `results/separation_mixit_<preset>.csv|.md`, figures
 # `07_mixture_of_mixtures.png`, `07_training.png`, `07_table.png`,
 # `07_over_separation.png`, `07_one_track.png`, `07_data_curve.png` (from
-# `results/mixit_curve_<preset>.csv`, written by `scripts/mixit_curve.py`).
+# `results/mixit_curve_<preset>.csv`, written by `scripts/mixit_curve.py`); the
+# teacher-student table is read from `results/mixit_student_<preset>.csv`
+# (`scripts/mixit_student.py`).
 
 # %%
 import json
@@ -219,10 +221,12 @@ for name, audio in signals.items():
 # minutes; `render --extra-train 200`, the test split unchanged), each for the
 # same 1000 steps, and scores each on the test split like the table above; it
 # also keeps the separator's own objective on the fixed validation pairs: the
-# mean SNR with which it re-builds each mixture of a mixture of mixtures. A few
-# other settings (shorter excerpts, a finer STFT, a higher learning rate) are
-# rows of the same file. The file is written by that script (6-10 minutes per
-# row on one core), not by this notebook; the command is in the README.
+# mean SNR with which it re-builds each mixture of a mixture of mixtures. Other
+# settings (shorter and longer excerpts, a finer STFT, learning rates, a TDCN, a
+# wider BLSTM, 4 outputs) and one run of all the audio for 8000 steps are rows of
+# the same file, listed after the curve. The file is written by that script
+# (6-10 minutes per row of 1000 steps on one core), not by this notebook; the
+# commands are in the README.
 
 # %%
 curve_csv = out / f"mixit_curve_{cfg.name}.csv"
@@ -236,8 +240,32 @@ else:
     plots.save_figure(fig, "07_data_curve")
 
 # %% [markdown]
+# ## A teacher-student round
+# The issue's third lever against over-separation. The separator of this
+# notebook is the *teacher*: it splits every training track's "other" into its
+# 8 outputs, which are grouped without labels (k = auto by silhouette on the
+# MFCC statistics, or the VAE's latent statistics, or always 4 groups) into
+# pseudo-sources. A *student* (the same network with 4 outputs, started from the
+# teacher's weights) then learns to split excerpts of the single, real "other"
+# into those pseudo-sources, with a permutation-invariant loss
+# (`mss_helpers.separator_student`). No label is used at any point. Each row of
+# `results/mixit_student_<preset>.csv` (written by `scripts/mixit_student.py`,
+# 6-9 minutes per row on one core, not by this notebook) is scored like the
+# table, at k = n; `*_missed` counts the instruments a decoding left without an
+# estimate (a student with two active outputs cannot give three instruments
+# their own estimate).
+
+# %%
+student_csv = out / f"mixit_student_{cfg.name}.csv"
+student = pd.read_csv(student_csv) if student_csv.is_file() else None
+if student is None:
+    print(f"no {student_csv.name}: run `python scripts/mixit_student.py --preset {cfg.name}` to fill it")
+else:
+    display(student.round(2))
+
+# %% [markdown]
 # ## What the numbers say
-# Computed from the table above, so the sentences stay true on a rerun.
+# Computed from the tables above, so the sentences stay true on a rerun.
 
 # %%
 t = table.set_index("row")["si_sdri_db"]
@@ -254,7 +282,8 @@ print(f"- Over-separation: a median of {counts.n_active.median():.0f} active out
       f"{counts.n_instruments.median():.0f} instruments (M = {s.n_outputs}).")
 val_mom = sep.mixture_snr_db(history)
 print(f"- The separator's own task is not solved well either: it re-builds each mixture of a validation "
-      f"mixture of mixtures at {val_mom:.1f} dB SNR on average. A small BLSTM trained for minutes on two CPU "
+      f"mixture of mixtures at {val_mom:.1f} dB SNR on average, where the ideal ratio mask on the same STFT "
+      f"re-builds them at {sep.oracle_mixture_snr_db(cfg, root):.1f} dB. A small BLSTM trained for minutes on two CPU "
       f"cores separates little of anything; the instruments inside one song, which the loss never asks "
       f"to be pulled apart, even less.")
 if curve is not None:
@@ -268,7 +297,18 @@ if curve is not None:
           f"(oracle-grouped) per doubling of the audio, a slope fitted over {len(c)} runs.")
     other = curve[~curve.index.isin(c.index)]
     for _, r in other.iterrows():
-        print(f"- Variant {r.config} ({r.changes}): oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB, "
-              f"feature-grouped {r['feature-grouped_si_sdri_db']:+.2f} dB.")
+        print(f"- Variant {r.config} ({r.changes}, {int(r.steps)} steps): oracle-grouped "
+              f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, feature-grouped {r['feature-grouped_si_sdri_db']:+.2f} dB.")
+if student is not None and (student.config == "teacher").any():
+    te = student[student.config == "teacher"].iloc[0]
+    two = med.loc[("mixit", "feature-grouped", "2")] if ("mixit", "feature-grouped", "2") in med.index else None
+    for _, r in student[student.config != "teacher"].iterrows():
+        print(f"- Student {r.config} ({r.changes}; pseudo-sources per track {r.pseudo_sources_per_track}): "
+              f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB with "
+              f"{int(r['feature-grouped_missed'])} of {int(r.pairs)} instruments missed, against its teacher's "
+              f"{te['feature-grouped_si_sdri_db']:+.2f} dB with {int(te['feature-grouped_missed'])} missed"
+              + ("" if two is None else f" (and {two.si_sdri_db:+.2f} dB with {int(two.missed)} missed at k = 2)")
+              + f"; oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB (teacher "
+              f"{te['oracle-grouped_si_sdri_db']:+.2f}).")
 print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB): "
       f"{'met' if bu >= 3 and orc >= 6 else 'not met'} on this run ({steps} training steps).")

@@ -119,6 +119,18 @@ def test_train_resume_and_cache(tiny_cfg, tiny_root, tmp_path):
     assert isinstance(model, sp.MixITSeparator) and not model.training
 
 
+def test_oracle_mixture_snr_is_high_for_disjoint_mixtures_and_finite_on_real_ones(tiny_cfg, tiny_root,
+                                                                                 monkeypatch):
+    snr = sp.oracle_mixture_snr_db(tiny_cfg, tiny_root)
+    assert np.isfinite(snr) and snr > 0
+    # two sines far apart in frequency: the ratio mask splits them almost perfectly
+    t = np.arange(int(tiny_cfg.separator.clip_s * tiny_cfg.data.sample_rate)) / tiny_cfg.data.sample_rate
+    pair = torch.tensor(np.stack([np.sin(2 * np.pi * 300 * t), 0.5 * np.sin(2 * np.pi * 3000 * t)]),
+                        dtype=torch.float32)[:, None]
+    monkeypatch.setattr(sp, "_loaders", lambda cfg, root: (None, [pair[None]]))
+    assert sp.oracle_mixture_snr_db(tiny_cfg, tiny_root) > 25
+
+
 def test_unknown_learning_rate_schedule_is_a_clear_error(tiny_cfg, tiny_root, tmp_path):
     from mss_helpers.errors import ConfigError
 
