@@ -163,6 +163,9 @@ class SeparatorConfig:
     layers: int = 2  # BLSTM layers / TDCN dilations per repeat (1, 2, ..., 2^(layers-1), twice)
     clip_s: float = 2.0  # length of each excerpt of a mixture of mixtures
     gain_db: float = 5.0  # each excerpt scaled by a gain drawn from +-gain_db
+    # "any" (MixIT): any two training tracks. "disjoint": an ABLATION using metadata MixIT must not use,
+    # only tracks with no instrument name in common are paired (validation pairs stay "any").
+    pairing: str = "any"
     snr_max_db: float = 30.0  # soft threshold of the negative-SNR loss
     output_penalty: float = 0.0  # weight of the active-output penalty (0: off)
     train_tracks: int | None = None  # train on only the first N training tracks (None: all; the data curve)

@@ -16,8 +16,8 @@ re-build both is to separate what is separable, and instruments are.
   minimised over all partitions in the Gram-matrix form
   ``||y - sum_i a_i s_i||^2 = y.y - 2 a.c + a^T G a``: no
   ``(batch x 2^M x samples)`` tensor is ever built.
-- :class:`MixtureOfMixtures`: the training data. It reads ``other.wav`` of the
-  training tracks only and never opens ``other_stems/`` (the instruments).
+- the training data (mixtures of mixtures of ``other.wav``, never
+  ``other_stems/``) is :mod:`mss_helpers.mixit_data`.
 - :func:`train_separator`: the generic :func:`train.fit` loop (progress bar,
   resume, atomic checkpoints, NaN stop, validation), cached under
   ``runs/separator_<preset>_<hash>``.
@@ -37,6 +37,7 @@ from torch import nn
 from . import paths
 from .config import Config, SeparatorConfig, config_from_dict, config_hash, config_to_dict, get_config
 from .errors import ConfigError, RunNotFoundError
+from .mixit_data import loaders
 
 EPS = 1e-8
 
@@ -183,31 +184,6 @@ def mixture_snr_db(history: dict) -> float:
     return -float(history["epochs"][-1]["val"]["neg_snr"]) / 2
 
 
-@torch.no_grad()
-def oracle_mixture_snr_db(cfg: Config, root) -> float:
-    """Mean SNR (dB) with which the ideal ratio mask re-builds each mixture of the validation pairs.
-
-    The same fixed pairs as :func:`mixture_snr_db`, the separator's own STFT: the mask
-    ``|Y_j| / (|Y_1| + |Y_2|)`` on the mixture of mixtures, inverted. A ceiling of the MixIT objective
-    for a mask network with this front end (it reads the two mixtures: an oracle).
-    """
-    s = cfg.separator
-    _, val_loader = _loaders(cfg, root)
-    window = torch.hann_window(s.n_fft)
-    snrs = []
-    for batch in val_loader:  # (B, 2, C, L)
-        B, _, C, L = batch.shape
-        Y = torch.stft(batch.reshape(-1, L), s.n_fft, s.hop, window=window, center=True, return_complex=True)
-        Y = Y.view(B, 2, C, *Y.shape[-2:])
-        mag = Y.abs()
-        est = (mag / (mag.sum(1, keepdim=True) + EPS)) * Y.sum(1, keepdim=True)
-        est = torch.istft(est.reshape(-1, *Y.shape[-2:]), s.n_fft, s.hop, window=window, center=True,
-                          length=L).view(B, 2, C, L)
-        ref = batch.pow(2).flatten(2).sum(-1)
-        snrs.append(10 * torch.log10(ref / ((batch - est).pow(2).flatten(2).sum(-1) + EPS)))
-    return float(torch.cat(snrs).mean())
-
-
 def mixit_loss_bruteforce(outputs: torch.Tensor, mixtures: torch.Tensor, snr_max_db: float = 30.0):
     """The same loss by explicit enumeration (builds every partition's estimates): tests only."""
     B, M = outputs.shape[:2]
@@ -221,86 +197,6 @@ def mixit_loss_bruteforce(outputs: torch.Tensor, mixtures: torch.Tensor, snr_max
     l2 = neg_snr_db(((y[:, None, 1] - est2) ** 2).sum(-1), yy[:, None, 1], snr_max_db)
     best, idx = (l1 + l2).min(dim=1)
     return best.mean(), A[idx]
-
-
-# --- training data ---------------------------------------------------------------------------
-
-
-class MixtureOfMixtures(torch.utils.data.Dataset):
-    """Pairs of "other" excerpts from two different tracks, with random gains.
-
-    Items are float32 tensors ``(2, C, clip)``: the two mixtures; their sum is
-    the network's input. Only the given audio arrays are used: the caller
-    loads ``other.wav`` (never the instrument stems).
-
-    Parameters
-    ----------
-    audio : list of (C, S) float32 arrays, one per track (at least two)
-    clip : samples per excerpt
-    n_items : items per epoch
-    gain_db : each excerpt is scaled by a gain drawn uniformly from +-gain_db
-    random : new pairs every epoch (training) or fixed pairs per index (validation)
-    """
-
-    def __init__(self, audio: list, clip: int, n_items: int, seed: int = 0, gain_db: float = 5.0,
-                 random: bool = True):
-        if len(audio) < 2:
-            raise ValueError("MixIT needs excerpts from at least two different tracks")
-        short = [i for i, a in enumerate(audio) if a.shape[1] < clip]
-        if short:
-            raise ValueError(f"tracks {short} are shorter than one clip of {clip} samples")
-        self.audio, self.clip, self.n_items = audio, int(clip), int(n_items)
-        self.seed, self.gain_db, self.random, self._epoch = seed, gain_db, random, 0
-
-    def __len__(self) -> int:
-        return self.n_items
-
-    def set_epoch(self, epoch: int) -> None:
-        self._epoch = epoch
-
-    def _excerpt(self, rng, track: int) -> np.ndarray:
-        a = self.audio[track]
-        for _ in range(4):  # instruments rest for bars: redraw nearly silent excerpts
-            start = int(rng.integers(0, a.shape[1] - self.clip + 1))
-            x = a[:, start:start + self.clip]
-            if float(np.mean(x ** 2)) > 1e-6:
-                break
-        return x * np.float32(10 ** (rng.uniform(-self.gain_db, self.gain_db) / 20))
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        rng = np.random.default_rng([self.seed, index] + ([self._epoch, 1] if self.random else []))
-        i, j = rng.choice(len(self.audio), size=2, replace=False)  # two DIFFERENT tracks
-        pair = np.stack([self._excerpt(rng, int(i)), self._excerpt(rng, int(j))])
-        return torch.from_numpy(np.ascontiguousarray(pair, dtype=np.float32))
-
-
-def load_other(tracks, cfg: Config) -> list:
-    """The "other" stem (``other.wav``) of each track at the model's rate: what MixIT trains on."""
-    return [t.load("other", rate=cfg.data.sample_rate, channels=cfg.data.channels) for t in tracks]
-
-
-def _loaders(cfg: Config, root):
-    from torch.utils.data import DataLoader
-
-    from . import datasets
-
-    s = cfg.separator
-    tracks = datasets.load_tracks(root, "train")
-    train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
-    if s.train_tracks is not None:  # a smaller training set (scripts/mixit_curve.py); validation unchanged
-        if s.train_tracks < 2:
-            raise ConfigError(f"separator.train_tracks must be at least 2 (MixIT pairs two tracks), "
-                              f"got {s.train_tracks}")
-        train_tracks = train_tracks[:s.train_tracks]
-    if len(val_tracks) < 2:  # a pair needs two tracks: borrow one training track for validation pairs
-        val_tracks = val_tracks + train_tracks[:1]
-    clip = int(round(s.clip_s * cfg.data.sample_rate))
-    train_ds = MixtureOfMixtures(load_other(train_tracks, cfg), clip, s.steps_per_epoch * s.batch_size,
-                                 seed=s.seed, gain_db=s.gain_db, random=True)
-    val_ds = MixtureOfMixtures(load_other(val_tracks, cfg), clip, s.val_clips, seed=s.seed + 1,
-                               gain_db=s.gain_db, random=False)
-    return (DataLoader(train_ds, batch_size=s.batch_size, shuffle=False, drop_last=True),
-            DataLoader(val_ds, batch_size=s.batch_size, shuffle=False))
 
 
 def mixit_loss_fn(cfg: Config):
@@ -358,7 +254,7 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     if finished_run(run_dir, force):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
-    train_loader, val_loader = _loaders(cfg, root)
+    train_loader, val_loader = loaders(cfg, root)
     s = cfg.separator
     torch.manual_seed(s.seed)
     model = MixITSeparator(s)
@@ -466,7 +362,6 @@ def run(args) -> int:
     return 0
 
 
-__all__ = ["MixITSeparator", "MixtureOfMixtures", "mixit_loss", "mixit_loss_bruteforce", "partitions",
+__all__ = ["MixITSeparator", "mixit_loss", "mixit_loss_bruteforce", "partitions",
            "train_separator", "ensure_separator", "load_separator", "separate_outputs",
-           "separator_run_dir", "mixit_loss_fn", "mixture_snr_db", "oracle_mixture_snr_db",
-           "load_other", "load_mask_network", "add_arguments", "run"]
+           "separator_run_dir", "mixit_loss_fn", "mixture_snr_db", "load_mask_network", "add_arguments", "run"]

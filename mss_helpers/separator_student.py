@@ -167,7 +167,7 @@ def _pseudo_sets(cfg: Config, root, teacher, vae=None, progress: bool = True):
     from tqdm.auto import tqdm
 
     from . import datasets
-    from .separator import load_other
+    from .mixit_data import load_other
 
     tracks = datasets.load_tracks(root, "train")
     train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)

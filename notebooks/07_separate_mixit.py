@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from mss_helpers import datasets, evaluate, paths, plots, plots_mixit
+from mss_helpers import datasets, evaluate, mixit_data, paths, plots, plots_mixit
 from mss_helpers import separator as sep
 from mss_helpers import separator_group as sg
 from mss_helpers.audio import embed_audio
@@ -283,7 +283,7 @@ print(f"- Over-separation: a median of {counts.n_active.median():.0f} active out
 val_mom = sep.mixture_snr_db(history)
 print(f"- The separator's own task is not solved well either: it re-builds each mixture of a validation "
       f"mixture of mixtures at {val_mom:.1f} dB SNR on average, where the ideal ratio mask on the same STFT "
-      f"re-builds them at {sep.oracle_mixture_snr_db(cfg, root):.1f} dB. A small BLSTM trained for minutes on two CPU "
+      f"re-builds them at {mixit_data.oracle_mixture_snr_db(cfg, root):.1f} dB. A small BLSTM trained for minutes on two CPU "
       f"cores separates little of anything; the instruments inside one song, which the loss never asks "
       f"to be pulled apart, even less.")
 if curve is not None:

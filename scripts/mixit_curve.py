@@ -62,6 +62,9 @@ CONFIGS: dict[str, dict] = {
     "hidden256": {"hidden": 256},  # a BLSTM twice as wide
     # Against over-separation: fewer outputs (2^4 partitions instead of 2^8).
     "outputs4": {"n_outputs": 4},
+    # ABLATION (uses metadata MixIT must not): pair only training tracks with no instrument in common, so
+    # re-building the two mixtures always means splitting instruments apart.
+    "disjoint": {"pairing": "disjoint"},
 }
 
 DECODINGS = ("feature-grouped", "oracle-grouped", "ungrouped")

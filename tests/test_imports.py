@@ -36,6 +36,7 @@ LAYERS = {
     "model": 5, "losses": 5,
     "metrics": 5,  # reconstruction: MSE, SNR, spectral MSE, cosine, SI-SDR (numpy only)
     "unmix": 5,  # the Open-Unmix wrapper (pretrained weights, chunked separation)
+    "mixit_data": 5,  # MixIT's mixtures of mixtures (other.wav only) and its objective's oracle ceiling
     # 6: the generic training loop
     "train": 6,
     "autoencoder": 7,  # the SEANet VAE's runs, reconstruction report, KL ablation, `train` command

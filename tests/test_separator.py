@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mss_helpers import mixit_data as md
 from mss_helpers import separator as sp
 from mss_helpers import separator_group as sg
 from mss_helpers.config import get_config
@@ -83,14 +84,45 @@ def test_chunked_separation_sums_to_input_and_matches_one_pass():
 def test_pairs_come_from_two_different_tracks():
     levels = [1.0, 10.0, 100.0]  # +-5 dB gains keep the tracks' levels apart
     audio = [np.full((1, 500), v, dtype=np.float32) for v in levels]
-    ds = sp.MixtureOfMixtures(audio, clip=100, n_items=50, seed=0, gain_db=5.0)
+    ds = md.MixtureOfMixtures(audio, clip=100, n_items=50, seed=0, gain_db=5.0)
     for i in range(50):
         pair = ds[i].numpy()
         assert pair.shape == (2, 1, 100)
         tracks = [int(np.argmin([abs(np.log10(p[0, 0] / v)) for v in levels])) for p in pair]
         assert tracks[0] != tracks[1]
     with pytest.raises(ValueError, match="two different tracks"):
-        sp.MixtureOfMixtures(audio[:1], clip=100, n_items=1)
+        md.MixtureOfMixtures(audio[:1], clip=100, n_items=1)
+
+
+def test_disjoint_pairing_pairs_only_allowed_partners_and_fails_clearly():
+    levels = [1.0, 10.0, 100.0, 1000.0]
+    audio = [np.full((1, 500), v, dtype=np.float32) for v in levels]
+    partners = [[2], [], [0, 3], [2]]  # track 1 has no partner: it is never drawn
+    ds = md.MixtureOfMixtures(audio, clip=100, n_items=60, seed=0, gain_db=5.0, partners=partners)
+    seen = set()
+    for i in range(60):
+        pair = ds[i].numpy()
+        a, b = (int(np.argmin([abs(np.log10(p[0, 0] / v)) for v in levels])) for p in pair)
+        assert b in partners[a]
+        seen.add((a, b))
+    assert seen == {(0, 2), (2, 0), (2, 3), (3, 2)}
+    with pytest.raises(ValueError, match="two different tracks"):
+        md.MixtureOfMixtures(audio, clip=100, n_items=1, partners=[[0], [], [], []])
+
+    class T:
+        def __init__(self, *names):
+            self.instruments = list(names)
+
+    assert md.pairing_partners([T("piano"), T("guitar")], "any") is None
+    assert md.pairing_partners([T("piano", "strings"), T("guitar"), T("strings")], "disjoint") == [[1], [0, 2], [1]]
+    from mss_helpers.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no two training tracks"):
+        md.pairing_partners([T("piano"), T("piano", "organ")], "disjoint")
+    with pytest.raises(ConfigError, match="instrument names"):
+        md.pairing_partners([T("piano"), T()], "disjoint")
+    with pytest.raises(ConfigError, match="'any' or 'disjoint'"):
+        md.pairing_partners([T("piano"), T("organ")], "sometimes")
 
 
 def test_training_never_reads_the_instrument_stems(tiny_cfg, stemless_root, tmp_path):
@@ -121,14 +153,14 @@ def test_train_resume_and_cache(tiny_cfg, tiny_root, tmp_path):
 
 def test_oracle_mixture_snr_is_high_for_disjoint_mixtures_and_finite_on_real_ones(tiny_cfg, tiny_root,
                                                                                  monkeypatch):
-    snr = sp.oracle_mixture_snr_db(tiny_cfg, tiny_root)
+    snr = md.oracle_mixture_snr_db(tiny_cfg, tiny_root)
     assert np.isfinite(snr) and snr > 0
     # two sines far apart in frequency: the ratio mask splits them almost perfectly
     t = np.arange(int(tiny_cfg.separator.clip_s * tiny_cfg.data.sample_rate)) / tiny_cfg.data.sample_rate
     pair = torch.tensor(np.stack([np.sin(2 * np.pi * 300 * t), 0.5 * np.sin(2 * np.pi * 3000 * t)]),
                         dtype=torch.float32)[:, None]
-    monkeypatch.setattr(sp, "_loaders", lambda cfg, root: (None, [pair[None]]))
-    assert sp.oracle_mixture_snr_db(tiny_cfg, tiny_root) > 25
+    monkeypatch.setattr(md, "loaders", lambda cfg, root: (None, [pair[None]]))
+    assert md.oracle_mixture_snr_db(tiny_cfg, tiny_root) > 25
 
 
 def test_unknown_learning_rate_schedule_is_a_clear_error(tiny_cfg, tiny_root, tmp_path):
@@ -225,11 +257,11 @@ def test_envelope_grouping_joins_outputs_whose_notes_start_together():
 def test_train_tracks_limits_the_training_set_and_is_checked(tiny_cfg, tiny_root):
     from mss_helpers.errors import ConfigError
 
-    full, _ = sp._loaders(tiny_cfg, tiny_root)
-    two, _ = sp._loaders(tiny_cfg.replace(separator={"train_tracks": 2}), tiny_root)
+    full, _ = md.loaders(tiny_cfg, tiny_root)
+    two, _ = md.loaders(tiny_cfg.replace(separator={"train_tracks": 2}), tiny_root)
     assert len(two.dataset.audio) == 2 < len(full.dataset.audio)
     with pytest.raises(ConfigError, match="train_tracks"):
-        sp._loaders(tiny_cfg.replace(separator={"train_tracks": 1}), tiny_root)
+        md.loaders(tiny_cfg.replace(separator={"train_tracks": 1}), tiny_root)
 
 
 def test_oracle_grouping_and_quiet_outputs():
