@@ -87,20 +87,28 @@ def load_other(tracks, cfg: Config) -> list:
     return [t.load("other", rate=cfg.data.sample_rate, channels=cfg.data.channels) for t in tracks]
 
 
-def loaders(cfg: Config, root):
-    """Training and validation loaders of mixtures of mixtures: ``other.wav`` of the training split only."""
-    from torch.utils.data import DataLoader
-
+def split_tracks(cfg: Config, root) -> tuple[list, list]:
+    """The separator's training and validation tracks of the training split (``separator.train_tracks``:
+    only the first N training tracks, the data curve; validation unchanged)."""
     from . import datasets
 
     s = cfg.separator
     tracks = datasets.load_tracks(root, "train")
     train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
-    if s.train_tracks is not None:  # a smaller training set (scripts/mixit_curve.py); validation unchanged
+    if s.train_tracks is not None:
         if s.train_tracks < 2:
             raise ConfigError(f"separator.train_tracks must be at least 2 (MixIT pairs two tracks), "
                               f"got {s.train_tracks}")
         train_tracks = train_tracks[:s.train_tracks]
+    return train_tracks, val_tracks
+
+
+def loaders(cfg: Config, root):
+    """Training and validation loaders of mixtures of mixtures: ``other.wav`` of the training split only."""
+    from torch.utils.data import DataLoader
+
+    s = cfg.separator
+    train_tracks, val_tracks = split_tracks(cfg, root)
     if len(val_tracks) < 2:  # a pair needs two tracks: borrow one training track for validation pairs
         val_tracks = val_tracks + train_tracks[:1]
     clip = int(round(s.clip_s * cfg.data.sample_rate))
@@ -157,4 +165,4 @@ def oracle_mixture_snr_db(cfg: Config, root) -> float:
     return float(torch.cat(snrs).mean())
 
 
-__all__ = ["MixtureOfMixtures", "load_other", "loaders", "pairing_partners", "oracle_mixture_snr_db"]
+__all__ = ["MixtureOfMixtures", "load_other", "split_tracks", "loaders", "pairing_partners", "oracle_mixture_snr_db"]

@@ -166,13 +166,9 @@ def _pseudo_sets(cfg: Config, root, teacher, vae=None, progress: bool = True):
     """Pseudo-sources of the training and validation tracks (the teacher's split; only ``other.wav``)."""
     from tqdm.auto import tqdm
 
-    from . import datasets
-    from .mixit_data import load_other
+    from .mixit_data import load_other, split_tracks
 
-    tracks = datasets.load_tracks(root, "train")
-    train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
-    if cfg.separator.train_tracks is not None:
-        train_tracks = train_tracks[:cfg.separator.train_tracks]
+    train_tracks, val_tracks = split_tracks(cfg, root)
     sets = []
     for name, group in (("train", train_tracks), ("validation", val_tracks)):
         audio = load_other(group, cfg)

@@ -149,11 +149,11 @@ def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict
     cfg = search_config(preset, name, steps)
     run_dir = paths.runs_dir() / "ae_search" / f"{name}_{config_hash(cfg, 'data', 'model', 'train')}"
     autoencoder.train_autoencoder(cfg, root=root, run_dir=run_dir)
-    history = json.loads((run_dir / "history.json").read_text())
+    history, timing = search_csv.training_run(run_dir)
     rec = autoencoder.evaluate_reconstruction(cfg, run_dir, root=root, write=False)
     epochs = history["epochs"]
     best = next(e for e in epochs if e["epoch"] == history["best_epoch"])
-    n_steps = sum(e["steps"] for e in epochs)
+    n_steps = timing["steps"]
     cpu_s = sum(e.get("cpu_seconds", math.nan) for e in epochs)
     t, m = cfg.train, cfg.model
     data_root = json.loads((run_dir / "config.json").read_text())["config"]["data_root"]
@@ -162,8 +162,7 @@ def run_one(preset: str, name: str, steps: int, threads: int, root=None) -> dict
             "compression": round(describe(cfg)["compression"], 2), "n_filters": m.n_filters, "lr": t.lr,
             "lr_schedule": t.lr_schedule, "batch_size": t.batch_size, "clip_s": autoencoder.train_clip_s(cfg),
             "mse_weight": t.mse_weight, "stft_weight": t.stft_weight, "snr_weight": t.snr_weight,
-            "steps": n_steps, "threads": threads,
-            "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
+            **timing, "threads": threads,
             "cpu_s_per_step": round(cpu_s / n_steps, 4), "best_val": round(history["best_val"], 5),
             "val_mse": best["val"]["mse"], "snr_db": round(rec["median"]["snr_db"], 3),
             "si_sdr_db": round(rec["median"]["si_sdr_db"], 3), "cosine": round(rec["median"]["cosine"], 4)}

@@ -117,8 +117,7 @@ def score_test(cfg, sep, root) -> dict:
             values[setting["decoding"]] += got
             missed[setting["decoding"]] += len(rows) - len(got)
     return {**{f"{d}_si_sdri_db": round(float(np.median(v)), 3) for d, v in values.items()},
-            **{f"{d}_missed": m for d, m in missed.items()}, "oracle_missed": missed["oracle-grouped"],
-            "pairs": pairs}
+            **{f"{d}_missed": m for d, m in missed.items()}, "pairs": pairs}
 
 
 def run_one(preset: str, name: str, steps: int) -> dict:
@@ -126,16 +125,14 @@ def run_one(preset: str, name: str, steps: int) -> dict:
     root = datasets.ensure_dataset(cfg)
     run_dir = paths.runs_dir() / "mixit_curve" / f"{name}_{config_hash(cfg, 'data', 'separator')}"
     train_separator(cfg, root=root, run_dir=run_dir)
-    history = json.loads((run_dir / "history.json").read_text())
-    epochs = history["epochs"]
+    history, timing = search_csv.training_run(run_dir)
     n_tracks, minutes = training_minutes(cfg, root)
     s = cfg.separator
+    scores = score_test(cfg, load_separator(cfg, run_dir=run_dir), root)
     return {"config": name, "data": Path(root).name, "changes": json.dumps(CONFIGS[name], sort_keys=True),
             "train_tracks": n_tracks, "train_minutes": round(minutes, 2), "n_outputs": s.n_outputs,
-            "clip_s": s.clip_s, "steps": sum(e["steps"] for e in epochs),
-            "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
-            "val_mom_snr_db": round(mixture_snr_db(history), 3),
-            **score_test(cfg, load_separator(cfg, run_dir=run_dir), root)}
+            "clip_s": s.clip_s, **timing, "val_mom_snr_db": round(mixture_snr_db(history), 3),
+            **scores, "oracle_missed": scores["oracle-grouped_missed"]}
 
 
 def write_row(path: Path, row: dict) -> None:

@@ -77,12 +77,10 @@ def run_one(preset: str, name: str, steps: int) -> dict:
     run_dir = paths.runs_dir() / "mixit_student" / f"{name}_{key}"
     train_student(cfg, root=root, teacher_run=teacher_run, run_dir=run_dir, vae=vae)
     run = json.loads((run_dir / "config.json").read_text())
-    history = json.loads((run_dir / "history.json").read_text())
-    epochs = history["epochs"]
-    return {**base, "n_outputs": cfg.student.n_outputs, "steps": sum(e["steps"] for e in epochs),
-            "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2),
+    history, timing = search_csv.training_run(run_dir)
+    return {**base, "n_outputs": cfg.student.n_outputs, **timing,
             "pseudo_sources_per_track": json.dumps(run["config"]["pseudo_sources_per_track"]),
-            "val_pit_db": round(epochs[-1]["val"]["pit"], 3),
+            "val_pit_db": round(history["epochs"][-1]["val"]["pit"], 3),
             **score_test(cfg, load_student(cfg, run_dir=run_dir), root)}
 
 

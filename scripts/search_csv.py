@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import json
 import time
 from pathlib import Path
 
@@ -65,6 +66,15 @@ def check_names(args, configs: dict) -> list | None:
     if unknown:
         raise SystemExit(f"error: unknown configuration(s) {unknown}; see --list")
     return args.names or list(configs)
+
+
+def training_run(run_dir: Path) -> tuple[dict, dict]:
+    """A finished run's ``history.json`` and its row fields ``steps`` (optimiser steps) and ``minutes``
+    (wall time of training), the same in every screening CSV."""
+    history = json.loads((Path(run_dir) / "history.json").read_text())
+    epochs = history["epochs"]
+    return history, {"steps": sum(e["steps"] for e in epochs),
+                     "minutes": round(sum(e["seconds"] for e in epochs) / 60, 2)}
 
 
 def run_configs(args, configs: dict, out: Path, run_one, write, summary) -> None:

@@ -76,7 +76,11 @@ def test_clips_pad_to_the_outputs_and_check_their_input():
         assert torch.all(clip[n:] == 0) and torch.all(clip[:n].abs().sum(dim=(1, 2)) > 0)
     assert counts == {2, 3}
     fixed = ss.PseudoSourceClips(sources, 4, 1000, 4, seed=1, random=False)
-    assert torch.equal(fixed[2][0], fixed[2][0])
+    first, drawn = fixed[2][0], ds[2][0]
+    fixed.set_epoch(1)
+    ds.set_epoch(1)
+    assert torch.equal(fixed[2][0], first)  # validation clips do not change with the epoch
+    assert not torch.equal(ds[2][0], drawn)  # training clips are drawn again
     with pytest.raises(ValueError, match="more pseudo-sources"):
         ss.PseudoSourceClips(sources, n_outputs=2, clip=1000, n_items=1)
     with pytest.raises(ValueError, match="shorter than one clip"):

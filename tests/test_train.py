@@ -293,3 +293,11 @@ def test_train_autoencoder_trains_on_its_threads_and_gives_them_back(tiny_cfg, t
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_search_csv_reads_a_runs_steps_and_minutes(tmp_path, monkeypatch):
+    search_csv = _script("search_csv", monkeypatch)
+    history = {"epochs": [{"steps": 100, "seconds": 30.0}, {"steps": 40, "seconds": 12.6}], "best_val": 1.0}
+    (tmp_path / "history.json").write_text(json.dumps(history))
+    read, timing = search_csv.training_run(tmp_path)
+    assert read == history and timing == {"steps": 140, "minutes": 0.71}
