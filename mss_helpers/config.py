@@ -190,7 +190,10 @@ class StudentConfig:
     """The teacher-student round of the MixIT separator (:mod:`mss_helpers.separator_student`)."""
 
     n_outputs: int = 4  # the student's outputs; the teacher's groups are at most this many
-    grouping: str = "feature"  # how the teacher's outputs are grouped into pseudo-sources
+    # where the pseudo-sources come from: "mixit" (the MixIT separator's outputs, grouped by `grouping`)
+    # or "pan" (pan clustering of the stereo "other", mss_helpers.spatial; the student still hears mono)
+    teacher: str = "mixit"
+    grouping: str = "feature"  # how the teacher's outputs are grouped into pseudo-sources (teacher "mixit")
     pseudo_k: int | None = None  # groups per track (None: k = auto, by silhouette, at most n_outputs)
     init_from_teacher: bool = True  # start from the teacher's weights (all but the output layer)
     clip_s: float = 2.0
@@ -245,6 +248,8 @@ PRESETS: dict[str, Config] = {
         separator=SeparatorConfig(n_outputs=4, n_fft=256, hop=64, hidden=16, layers=1, clip_s=1.0, epochs=2,
                                   steps_per_epoch=3, batch_size=2, val_clips=2, chunk_s=2.0, overlap_s=0.5,
                                   k_range=(2, 3), max_minutes=None),
+        student=StudentConfig(epochs=1, steps_per_epoch=2, batch_size=2, clip_s=1.0, val_clips=2,
+                              max_minutes=None),
     ),
     # Issue 3: hop 64 = 250 latent frames/s, no LSTM and 8 filters for the CPU budget; the waveform MSE
     # weighted x1000 so it, not the phase-blind STFT term, drives the (SNR-measured) reconstruction.

@@ -259,13 +259,14 @@ def _usable(x: np.ndarray, track: Track, cfg: Config) -> np.ndarray:
                                 name=f"track {track.name!r}, stem 'other'")
 
 
-def input_audio(track: Track, cfg: Config) -> np.ndarray:
+def input_audio(track: Track, cfg: Config, channels: int | None = None) -> np.ndarray:
     """What the autoencoder and the separation see for ``track``: ``(C, S)`` at the model's rate.
 
     The true "other" stem, or Open-Unmix's estimate of it when
     ``cfg.data.source == "unmix"`` (written beforehand by ``unmix_eval.write_estimates``).
+    ``channels`` overrides the model's (2: the stereo input of the pan methods).
     """
-    rate, channels = cfg.data.sample_rate, cfg.data.channels
+    rate, channels = cfg.data.sample_rate, channels or cfg.data.channels
     if cfg.data.source == "other":
         return _usable(track.load("other", rate=rate, channels=channels), track, cfg)
     if cfg.data.source == "unmix":

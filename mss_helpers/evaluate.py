@@ -183,6 +183,10 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         from .separator import load_separator
 
         load_separator(cfg)  # RunNotFoundError naming `train-separator`, before any work
+    if "pan_student" in methods:
+        from .separator_student import load_pan_student
+
+        load_pan_student(cfg)  # RunNotFoundError naming `train-student`
     unreadable: list = []  # tracks whose mixture cannot be read: reported as failed, the others scored
     tracks = datasets.load_tracks(root, split, unreadable=unreadable)
     names = sorted([t.name for t in tracks] + [u["track"] for u in unreadable])[:max_tracks]

@@ -42,12 +42,14 @@ def all_methods(cfg: Config) -> tuple[str, ...]:
     return separate.REFERENCE_METHODS + tuple(cfg.cluster.methods) + separate.LATENT_TF_METHODS
 
 
-OPTIONAL_METHODS = ("mixit",)  # accepted by --methods, not run by default (needs train-separator)
+# accepted by --methods, not run by default: mixit needs train-separator, pan_student train-student;
+# pan (clustering by stereo position) and pan_student (a mono network taught by it) read the stereo "other"
+OPTIONAL_METHODS = ("mixit", "pan", "pan_student")
 
 
 def needs_model(methods) -> bool:
     """Whether any of ``methods`` needs the trained autoencoder."""
-    return any(m not in separate.REFERENCE_METHODS for m in methods)
+    return any(m not in separate.REFERENCE_METHODS + ("pan",) for m in methods)
 
 
 def method_family(method: str, cfg: Config) -> str:
@@ -58,19 +60,23 @@ def method_family(method: str, cfg: Config) -> str:
         return "nmf"
     if method in cluster_methods():
         return "frames"
-    if method == "mixit":
+    if method in ("mixit", "pan_student"):
         return "mixit"
+    if method == "pan":
+        return "spatial"
     raise ConfigError(f"unknown method {method!r}; choose from {', '.join(all_methods(cfg))}")
 
 
 class TrackContext:
     """What the methods of one input share: the input, references, ks, config, models and caches.
 
-    ``frames`` (the VAE's latent frames of ``x``) is computed on first use.
+    ``frames`` (the VAE's latent frames of ``x``) is computed on first use; ``stereo`` is the
+    stereo ``(2, S)`` input of the pan methods (None where none was loaded).
     """
 
-    def __init__(self, x, refs: dict, ks, cfg: Config, models: dict, seed: int = 0):
+    def __init__(self, x, refs: dict, ks, cfg: Config, models: dict, seed: int = 0, stereo=None):
         self.x, self.refs, self.ks, self.cfg, self.models, self.seed = x, refs, ks, cfg, models, seed
+        self.stereo = stereo
         self.cache: dict = {}  # NMF and component latents, shared across k and methods
         self._frames = None
 
@@ -168,29 +174,44 @@ def _frame_settings(ctx: TrackContext, method: str):
 
 
 def _mixit_settings(ctx: TrackContext, method: str):
-    """The MixIT separator's outputs, grouped (see :func:`separator_group.mixit_settings`)."""
-    from .separator import separator_run_dir
+    """The outputs of the MixIT separator (or of the pan-taught student), grouped
+    (see :func:`separator_group.mixit_settings`)."""
+    from .separator import load_separator, separator_run_dir
     from .separator_group import mixit_settings
+    from .separator_student import load_pan_student, pan_student_run_dir
 
-    sep = ctx.models.get("separator")
+    name = "separator" if method == "mixit" else method
+    sep = ctx.models.get(name)
     if sep is None:
-        run = separator_run_dir(ctx.cfg)
-        key = ("separator", str(run), str(_file_signature(run / "last.pt")))  # a retrained separator reloads
-        if key not in _WORKER:
-            from .separator import load_separator
-
-            _WORKER[key] = load_separator(ctx.cfg)  # RunNotFoundError names train-separator
+        run = separator_run_dir(ctx.cfg) if method == "mixit" else pan_student_run_dir(ctx.cfg)
+        key = (name, str(run), str(_file_signature(run / "last.pt")))  # a retrained network reloads
+        if key not in _WORKER:  # RunNotFoundError names the command that trains it
+            _WORKER[key] = load_separator(ctx.cfg) if method == "mixit" else load_pan_student(ctx.cfg)
         sep = _WORKER[key]
-    yield from mixit_settings(ctx.x, ctx.refs, ctx.ks, ctx.cfg, sep, vae=ctx.models.get("vae"))
+    yield from mixit_settings(ctx.x, ctx.refs, ctx.ks, ctx.cfg, sep, vae=ctx.models.get("vae"), method=method)
+
+
+def _spatial_settings(ctx: TrackContext, method: str):
+    """Pan clustering of the stereo input (:func:`spatial.separate_pan`) at each k and at k = auto."""
+    from .spatial import separate_pan
+
+    if ctx.stereo is None:
+        raise ValueError("the pan method needs the stereo input (separate_track(..., stereo=))")
+    c, k_range = ctx.cfg.cluster, tuple(ctx.cfg.separator.k_range)
+    for k in [k for k in ctx.ks if ctx.concrete(k) >= 1] + ["auto"]:
+        kk = None if k == "auto" else ctx.concrete(k)
+        est, _ = separate_pan(ctx.stereo, kk, c.stft_n_fft, c.stft_hop, k_range=k_range,
+                              out_channels=ctx.x.shape[0], seed=ctx.seed, name="stem 'other'")
+        yield _setting(method, "-", len(est), str(k), list(est))
 
 
 # Each family: a generator (ctx, method) -> settings. Add a family here (and in method_family).
 FAMILIES = {"reference": _reference_settings, "nmf": _nmf_settings, "frames": _frame_settings,
-            "mixit": _mixit_settings}
+            "mixit": _mixit_settings, "spatial": _spatial_settings}
 
 
 def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=None, seed: int = 0,
-                   models: dict | None = None):
+                   models: dict | None = None, stereo=None):
     """Run every (method, k) on one input; yield settings with their estimates.
 
     Parameters
@@ -201,6 +222,7 @@ def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=No
     ks : ints and/or "n"
     model : SEANetVAE, needed by the latent methods (same as ``models={"vae": model}``)
     models : further models by name, for families that need them
+    stereo : (2, samples) float32, the stereo input of the ``pan`` method (else unused)
 
     Yields
     ------
@@ -209,7 +231,7 @@ def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=No
     """
     families = [method_family(m, cfg) for m in methods]  # unknown names fail before any work
     models = {**(models or {}), **({"vae": model} if model is not None else {})}
-    ctx = TrackContext(x, refs, ks, cfg, models, seed)
+    ctx = TrackContext(x, refs, ks, cfg, models, seed, stereo)
     for method, family in zip(methods, families):
         yield from FAMILIES[family](ctx, method)
 
@@ -328,6 +350,10 @@ def track_key(cfg: Config, track, methods, ks, run_dir, examples_dir) -> str:
         from .separator import separator_run_dir
 
         run = [run, _file_signature(separator_run_dir(cfg) / "last.pt")]  # load_separator's default
+    if "pan_student" in methods:
+        from .separator_student import pan_student_run_dir
+
+        run = [run, _file_signature(pan_student_run_dir(cfg) / "last.pt")]
     d = {"config": config_to_dict(cfg), "methods": list(methods), "ks": list(ks), "run": run,
          "code": _code_signature(), "track": _file_signature(Path(track.path)),
          "stems": _file_signature(stems) if stems else None,
@@ -382,6 +408,7 @@ def _evaluate_track(job: dict) -> dict:
                 if cached.get("key") == key:
                     return {**out, "rows": cached["rows"], "timing": cached["timing"], "reused": True}
         x = datasets.input_audio(track, cfg)  # AudioError for a silent, short or non-finite input
+        stereo = datasets.input_audio(track, cfg, channels=2) if "pan" in job["methods"] else None
         rate = cfg.data.sample_rate
         # Instruments silent for the whole excerpt (they rested throughout) are not references.
         refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=SILENT_REFERENCE_DB)
@@ -389,7 +416,7 @@ def _evaluate_track(job: dict) -> dict:
         models = load_models(job["run_dir"], job["methods"])
         tick = time.time()
         for setting in separate_track(x, refs, job["methods"], job["ks"], cfg, seed=cfg.cluster.seed,
-                                      models=models):
+                                      models=models, stereo=stereo):
             out["timing"][setting["method"]] = out["timing"].get(setting["method"], 0.0) + time.time() - tick
             srows = score_setting(x, refs, setting, rate)
             out["rows"] += [{"track": name, **r} for r in srows]

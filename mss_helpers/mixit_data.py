@@ -82,9 +82,12 @@ class MixtureOfMixtures(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(pair, dtype=np.float32))
 
 
-def load_other(tracks, cfg: Config) -> list:
-    """The "other" stem (``other.wav``) of each track at the model's rate: what MixIT trains on."""
-    return [t.load("other", rate=cfg.data.sample_rate, channels=cfg.data.channels) for t in tracks]
+def load_other(tracks, cfg: Config, channels: int | None = None) -> list:
+    """The "other" stem (``other.wav``) of each track at the model's rate: what MixIT trains on.
+
+    ``channels``: as stored in the file when 2 (the stereo image), else the model's channels.
+    """
+    return [t.load("other", rate=cfg.data.sample_rate, channels=channels or cfg.data.channels) for t in tracks]
 
 
 def split_tracks(cfg: Config, root) -> tuple[list, list]:

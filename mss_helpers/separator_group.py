@@ -218,10 +218,12 @@ def output_features(outputs: np.ndarray, grouping: str, cfg: Config, vae=None) -
     raise ValueError(f"unknown grouping {grouping!r}; choose from {GROUPINGS}")
 
 
-def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=None, outputs=None):
+def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=None, outputs=None,
+                   method: str = "mixit"):
     """Every MixIT setting of one input, in the format of ``evaluate.separate_track``.
 
-    Yields, with ``method="mixit"``: ``ungrouped`` (the M outputs themselves,
+    Yields, with ``method`` (``"mixit"``, or ``"pan_student"`` for the student taught by pan
+    clustering): ``ungrouped`` (the M outputs themselves,
     k_label M); ``latent-grouped``, ``feature-grouped`` and ``envelope-grouped`` at each k of ``ks``
     (ints or "n") and at ``auto``; ``oracle-grouped`` at n (with ground truth).
     Each setting also carries ``groups``: the group of every output.
@@ -244,7 +246,7 @@ def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=No
 
     def setting(decoding, labels, k_label):
         ests = grouped_estimates(outputs, labels)
-        return {"method": "mixit", "decoding": decoding, "k": len(ests), "k_label": k_label,
+        return {"method": method, "decoding": decoding, "k": len(ests), "k_label": k_label,
                 "estimates": ests, "labels": None, "groups": np.asarray(labels),
                 "n_active": int(active.sum())}
 

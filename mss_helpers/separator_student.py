@@ -20,6 +20,14 @@ turns the grouping into training targets, still without a label:
 Only ``other.wav`` of the training tracks is read, as for the teacher. The
 student's outputs are grouped and scored exactly like the teacher's
 (``scripts/mixit_student.py``, ``results/mixit_student_<preset>.csv``).
+
+The pseudo-sources can come from another label-free teacher
+(``StudentConfig.teacher``): ``"pan"`` splits each training track's *stereo*
+``other.wav`` by pan clustering (:mod:`spatial`), and the student, which hears
+only the mono downmix, learns to give the same split. The table's
+``pan_student`` is that student (:data:`PAN_STUDENT`, ``train-student``). The
+ABLATION ``"stems"`` reads the true instruments (a supervised student): what
+the network learns in the same budget when the targets are right; scripts only.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ from . import paths
 from .config import Config, config_hash, config_to_dict
 from .errors import ConfigError
 from .separator import EPS, MixITSeparator, load_mask_network, neg_snr_db
+
+# where pseudo-sources come from (StudentConfig.teacher); "stems" is an ABLATION that reads the
+# instrument stems (a supervised student: the ceiling of this network and budget), never a table row
+TEACHERS = ("mixit", "pan", "stems")
 
 # --- pseudo-sources --------------------------------------------------------------------------
 
@@ -56,6 +68,23 @@ def pseudo_sources(teacher, x: np.ndarray, cfg: Config, grouping: str = "feature
     labels = group_outputs(F, active, k, k_range, standardise=grouping != "envelope")
     groups = grouped_estimates(outputs, labels)[:cfg.student.n_outputs]
     return np.stack(groups).astype(np.float32)
+
+
+def pan_pseudo_sources(x: np.ndarray, cfg: Config, name: str = "audio") -> np.ndarray:
+    """Pseudo-sources of one track from its stereo image: ``(K, C, S)`` float32, C = the model's channels.
+
+    ``x`` is the stereo ``(2, S)`` "other"; it is split by pan clustering
+    (:func:`spatial.separate_pan`, the table's STFT) into ``cfg.student.pseudo_k`` parts, or k = auto by
+    silhouette, at most ``cfg.student.n_outputs``; the parts are of the downmix the student hears.
+    """
+    from .spatial import separate_pan
+
+    st, c = cfg.student, cfg.cluster
+    k_range = (2, max(2, min(cfg.separator.k_range[1], st.n_outputs)))
+    k = None if st.pseudo_k is None else min(st.pseudo_k, st.n_outputs)
+    parts, _ = separate_pan(x, k, c.stft_n_fft, c.stft_hop, k_range=k_range, out_channels=cfg.data.channels,
+                            seed=st.seed, name=name)
+    return parts
 
 
 class PseudoSourceClips(torch.utils.data.Dataset):
@@ -163,17 +192,28 @@ def student_run_dir(cfg: Config) -> Path:
 
 
 def _pseudo_sets(cfg: Config, root, teacher, vae=None, progress: bool = True):
-    """Pseudo-sources of the training and validation tracks (the teacher's split; only ``other.wav``)."""
+    """Pseudo-sources of the training and validation tracks (the teacher's split; only ``other.wav``).
+
+    Teacher "mixit": the separator's grouped outputs on the model's input; teacher "pan": pan clustering
+    of the stereo ``other.wav`` (:func:`pan_pseudo_sources`).
+    """
     from tqdm.auto import tqdm
 
     from .mixit_data import load_other, split_tracks
 
     train_tracks, val_tracks = split_tracks(cfg, root)
+    pan = cfg.student.teacher == "pan"
+    if cfg.student.teacher == "stems":  # ABLATION: the true instruments, at most n_outputs of them
+        rate, channels = cfg.data.sample_rate, cfg.data.channels
+        return [[np.stack(list(t.other_stems(rate=rate, channels=channels).values())[:cfg.student.n_outputs])
+                 for t in group] for group in (train_tracks, val_tracks)]
     sets = []
     for name, group in (("train", train_tracks), ("validation", val_tracks)):
-        audio = load_other(group, cfg)
-        sets.append([pseudo_sources(teacher, x, cfg, cfg.student.grouping, vae)
-                     for x in tqdm(audio, desc=f"pseudo-sources ({name})", disable=not progress, leave=False)])
+        audio = load_other(group, cfg, channels=2 if pan else None)
+        sets.append([pan_pseudo_sources(x, cfg, f"track {t.name!r}, stem 'other'") if pan
+                     else pseudo_sources(teacher, x, cfg, cfg.student.grouping, vae)
+                     for t, x in tqdm(list(zip(group, audio)), desc=f"pseudo-sources ({name})",
+                                      disable=not progress, leave=False)])
     return sets
 
 
@@ -193,12 +233,16 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
     st = cfg.student
     if st.n_outputs < 2 or st.n_outputs > 6:
         raise ConfigError(f"student.n_outputs must be between 2 and 6 (n! permutations), got {st.n_outputs}")
-    if st.grouping == "latent" and vae is None:
+    if st.teacher not in TEACHERS:
+        raise ConfigError(f"student.teacher must be one of {', '.join(TEACHERS)}, got {st.teacher!r}")
+    if st.teacher == "mixit" and st.grouping == "latent" and vae is None:
         raise ConfigError("student.grouping 'latent' needs the trained autoencoder (pass vae=)")
     run_dir = Path(run_dir) if run_dir else student_run_dir(cfg)
     if finished_run(run_dir, force):
         return run_dir
-    teacher = load_separator(cfg, run_dir=teacher_run)  # RunNotFoundError names train-separator
+    teacher = None
+    if st.teacher == "mixit" or st.init_from_teacher:
+        teacher = load_separator(cfg, run_dir=teacher_run)  # RunNotFoundError names train-separator
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_src, val_src = _pseudo_sets(cfg, root, teacher, vae, progress)
     clip = int(round(st.clip_s * cfg.data.sample_rate))
@@ -215,10 +259,58 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
     fit(model, pit_loss_fn(cfg), DataLoader(train_ds, batch_size=st.batch_size, drop_last=True),
         DataLoader(val_ds, batch_size=st.batch_size), run_dir, epochs=st.epochs,
         steps_per_epoch=st.steps_per_epoch, lr=st.lr, weight_decay=0.0, grad_clip=st.grad_clip, seed=st.seed,
-        config={**config_to_dict(cfg), "data_root": str(root), "teacher_run": str(teacher_run or ""),
+        config={**config_to_dict(cfg), "data_root": str(root), "teacher_run": str(teacher_run or "") if teacher else "",
                 "pseudo_sources_per_track": {str(k): counts.count(k) for k in sorted(set(counts))}},
         resume=resume, max_minutes=st.max_minutes, progress=progress, device="cpu")
     return run_dir
+
+
+# The table's pan-taught student (evaluate --methods pan_student): pseudo-sources from pan clustering of
+# the stereo "other" (k = auto), five outputs, trained from scratch on the mono downmix.
+PAN_STUDENT = {"teacher": "pan", "init_from_teacher": False, "n_outputs": 5}
+
+
+def pan_student_config(cfg: Config) -> Config:
+    """``cfg`` with the student settings of the table's pan-taught student (:data:`PAN_STUDENT`)."""
+    return cfg.replace(student=PAN_STUDENT)
+
+
+def pan_student_run_dir(cfg: Config) -> Path:
+    return student_run_dir(pan_student_config(cfg))
+
+
+def ensure_pan_student(cfg: Config, root=None, progress: bool = True) -> Path:
+    """The finished pan-taught student of ``cfg``: reused when cached, trained (or resumed) now otherwise."""
+    pcfg = pan_student_config(cfg)
+    run_dir = student_run_dir(pcfg)
+    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
+    return train_student(pcfg, root=root, resume=resume, progress=progress)
+
+
+def load_pan_student(cfg: Config, which: str = "last") -> MixITSeparator:
+    """The trained pan-taught student of ``cfg``; a clear error names the command that trains it."""
+    pcfg = pan_student_config(cfg)
+    return load_mask_network(student_run_dir(pcfg), which, _student_separator_config,
+                             f"no trained pan-taught student at {student_run_dir(pcfg)}; train it with "
+                             f"`python -m mss_helpers train-student --preset {cfg.name}`")
+
+
+def add_arguments(parser) -> None:
+    """Arguments of ``python -m mss_helpers train-student`` (the table's pan-taught student)."""
+    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
+    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
+    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+
+
+def run(args) -> int:
+    """Train (or reuse) the pan-taught student and print its run folder."""
+    from .config import get_config
+
+    pcfg = pan_student_config(get_config(args.preset))
+    run_dir = student_run_dir(pcfg)
+    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file() and not args.force
+    print(f"run: {train_student(pcfg, root=args.root, resume=resume, force=args.force)}")
+    return 0
 
 
 def _student_separator_config(cfg: Config):

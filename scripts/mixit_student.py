@@ -10,6 +10,10 @@ student's number of outputs. The student (:mod:`mss_helpers.separator_student`) 
 of instruments each decoding left without an estimate: a student that learnt two pseudo-sources per
 track has at most two active outputs, so at k = n it misses instruments.
 
+Rows ``pan_*`` take their pseudo-sources from pan clustering of the stereo "other" instead
+(``StudentConfig.teacher = "pan"``, no MixIT run needed), and ``stems5`` is an ABLATION that uses labels:
+the true instruments as targets, the ceiling of this network and budget.
+
 The ``teacher`` row scores the teacher itself with the same function, for the comparison (its numbers
 are the table's ``mixit`` rows at k = n, as it is the same run).
 
@@ -45,6 +49,14 @@ CONFIGS: dict[str, dict | None] = {
     "k4": {"pseudo_k": 4},
     # the grouping in the VAE's latent space instead (the autoencoder of the preset; trained if missing)
     "latent_auto": {"grouping": "latent"},
+    # pseudo-sources from the stereo image instead of the MixIT teacher: pan clustering of the stereo
+    # "other" (k = auto), a student started from scratch that hears only the mono downmix
+    "pan_auto": {"teacher": "pan", "init_from_teacher": False},
+    # the same with 5 outputs (k = auto over 2..5 pan clusters): room for every instrument of a track
+    "pan_auto5": {"teacher": "pan", "init_from_teacher": False, "n_outputs": 5},
+    # ABLATION, uses labels: the true instruments as targets (a supervised student, 5 outputs, from
+    # scratch): what this network learns in this budget when the targets are right
+    "stems5": {"teacher": "stems", "init_from_teacher": False, "n_outputs": 5},
 }
 
 FIELDS = (["config", "changes", "n_outputs", "steps", "minutes", "pseudo_sources_per_track", "val_pit_db"]
@@ -62,7 +74,8 @@ def student_config(preset: str, name: str, steps: int, steps_per_epoch: int = 10
 def run_one(preset: str, name: str, steps: int) -> dict:
     cfg = student_config(preset, name, steps)
     root = datasets.ensure_dataset(cfg)
-    teacher_run = ensure_separator(cfg, root=root)
+    needs_teacher = CONFIGS[name] is None or cfg.student.teacher == "mixit" or cfg.student.init_from_teacher
+    teacher_run = ensure_separator(cfg, root=root) if needs_teacher else None
     base = {"config": name, "changes": json.dumps(CONFIGS[name], sort_keys=True)}
     if CONFIGS[name] is None:
         scores = score_test(cfg, load_separator(cfg, run_dir=teacher_run), root)

@@ -35,7 +35,7 @@ def write_row(path: Path, row: dict, fields: list, lock_dir: Path, fix_row=None)
 
         def write(tmp):
             with open(tmp, "w", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+                w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
                 w.writeheader()
                 w.writerows(rows)
 

@@ -214,3 +214,56 @@ def test_summary_of_a_csv_read_back_counts_unmatched_estimates_as_extra(tmp_path
     for frame in (df, back):
         row = evaluate.summarize(frame).iloc[0]
         assert (row.pairs, row.extra, row.missed, row.si_sdr_db) == (2, 1, 0, 2.0)
+
+
+def test_pan_rows_score_the_stereo_image_and_need_no_autoencoder(tiny_cfg, tiny_root, tmp_path):
+    """The pan method reads the stereo other.wav while the table stays mono; no model run is needed."""
+    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["mixture", "pan"], ks=[2, "n"],
+                                 out_dir=tmp_path / "eval", write_results=False, progress=False)
+    pan = df[df.method == "pan"]
+    assert set(pan.k_label) == {"2", "n", "auto"}
+    assert (pan.decoding == "-").all()
+    assert pan.mixture_mse.astype(float).max() < 1e-6  # soft masks that sum to one: the parts re-sum
+    n = pan[(pan.k_label == "n") & (pan.instrument != "")]
+    # the tiny set pans its instruments apart: clustering by position beats the input itself
+    assert n.si_sdri_db.astype(float).median() > 1.0
+
+
+def test_pan_on_a_mono_set_is_a_clear_per_track_failure(tiny_cfg, tiny_root, tmp_path):
+    import soundfile as sf
+
+    root = tmp_path / "mono"
+    shutil.copytree(tiny_root, root)
+    for wav in root.glob("test/*/other.wav"):
+        x, rate = sf.read(wav)
+        sf.write(wav, x.mean(axis=1), rate)  # a mono file: read as stereo, its channels are the same
+    from mss_helpers.errors import UserError
+
+    with pytest.raises(UserError, match="other.*has no stereo image.*leave out the pan methods"):
+        evaluate.run_evaluation(tiny_cfg, root=root, methods=["pan"], ks=["n"], out_dir=tmp_path / "eval",
+                                write_results=False, progress=False)
+
+
+def test_cli_evaluate_pan_student_untrained_is_one_line(tiny_root, tiny_run, tmp_path, capsys, monkeypatch):
+    from mss_helpers import cli
+
+    monkeypatch.setenv("MSS_RUNS_DIR", str(tmp_path / "runs"))  # no student there, whatever ran before
+
+    code = cli.main(["evaluate", "--preset", "tiny", "--root", str(tiny_root), "--run", str(tiny_run),
+                     "--methods", "mixture,pan_student", "--k", "n", "--out", str(tmp_path / "ev")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err.startswith("error: ") and "\n" not in err
+    assert "python -m mss_helpers train-student --preset tiny" in err
+
+
+def test_pan_student_rows_after_train_student(tiny_cfg, tiny_root, tiny_run, tmp_path, capsys):
+    """`train-student` then `evaluate --methods pan_student`: grouped rows like MixIT's, from a mono student."""
+    from mss_helpers import cli
+
+    assert cli.main(["train-student", "--preset", "tiny", "--root", str(tiny_root)]) == 0
+    assert "run: " in capsys.readouterr().out
+    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, run_dir=tiny_run, methods=["pan_student"], ks=["n"],
+                                 out_dir=tmp_path / "eval", write_results=False, progress=False)
+    assert set(df.method) == {"pan_student"}
+    assert {"ungrouped", "latent-grouped", "feature-grouped", "oracle-grouped"} <= set(df.decoding)
+    assert (df[df.decoding == "ungrouped"].k_label == "5").all()  # the student's five outputs

@@ -37,6 +37,7 @@ LAYERS = {
     "metrics": 5,  # reconstruction: MSE, SNR, spectral MSE, cosine, SI-SDR (numpy only)
     "unmix": 5,  # the Open-Unmix wrapper (pretrained weights, chunked separation)
     "mixit_data": 5,  # MixIT's mixtures of mixtures (other.wav only) and its objective's oracle ceiling
+    "spatial": 5,  # pan clustering of a stereo signal (DUET-style)
     # 6: the generic training loop
     "train": 6,
     "autoencoder": 7,  # the SEANet VAE's runs, reconstruction report, KL ablation, `train` command
@@ -49,7 +50,7 @@ LAYERS = {
     "nmf": 10, "separator_group": 10,
     # 11: scoring separations, the listening examples the evaluation writes, the MixIT student
     "separation_metrics": 11, "cluster_metrics": 11, "examples": 11,
-    "separator_student": 11,  # a MixIT teacher's grouped outputs as a student's targets (scripts only)
+    "separator_student": 11,  # pseudo-sources (a MixIT teacher's grouped outputs, or pan clusters) as a student's targets
     # 12-13: the evaluation
     "evaluate_track": 12,
     "evaluate": 13,

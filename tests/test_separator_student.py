@@ -124,3 +124,43 @@ def test_student_errors_are_clear(tiny_cfg, tiny_root, tmp_path):
     with pytest.raises(ConfigError, match="needs the trained autoencoder"):
         ss.train_student(tiny_cfg.replace(student={"grouping": "latent"}), root=tiny_root,
                          run_dir=tmp_path / "s")
+
+
+def test_pan_student_learns_from_the_stereo_image_without_reading_the_stems(tiny_cfg, stemless_root, tmp_path):
+    """Teacher "pan": pseudo-sources from pan clustering of the stereo other.wav; no MixIT run, no stem read."""
+    root, read = stemless_root
+    cfg = ss.pan_student_config(tiny_cfg).replace(student={"n_outputs": 3, "epochs": 1, "steps_per_epoch": 2,
+                                                           "batch_size": 2, "clip_s": 1.0, "val_clips": 2,
+                                                           "max_minutes": None})
+    run = ss.train_student(cfg, root=root, run_dir=tmp_path / "pan_student", progress=False)
+    assert read and all(p.endswith("other.wav") for p in read), read
+    saved = json.loads((run / "config.json").read_text())["config"]
+    assert saved["teacher_run"] == ""  # no MixIT teacher was loaded
+    per_track = saved["pseudo_sources_per_track"]
+    assert all(2 <= int(k) <= 3 for k in per_track)  # k = auto over 2..n_outputs pan clusters
+    student = ss.load_student(cfg, run_dir=run)
+    x = 0.1 * torch.randn(1, 1, 4000)  # it hears mono
+    with torch.no_grad():
+        assert student(x).shape == (1, 3, 1, 4000)
+
+
+def test_pan_pseudo_sources_are_parts_of_the_downmix(tiny_cfg, tiny_root):
+    from mss_helpers import datasets
+
+    track = datasets.load_tracks(tiny_root, "train")[0]
+    x = track.load("other", rate=tiny_cfg.data.sample_rate, channels=2)
+    parts = ss.pan_pseudo_sources(x, ss.pan_student_config(tiny_cfg))
+    assert parts.shape[1:] == (1, x.shape[1]) and 2 <= len(parts) <= 5
+    assert np.allclose(parts.sum(0)[0], x.mean(0), atol=1e-4)  # they re-sum to what the student hears
+
+
+def test_pan_student_errors_are_clear(tiny_cfg, tmp_path):
+    from mss_helpers.errors import AudioError
+
+    with pytest.raises(RunNotFoundError, match="train-student --preset tiny"):
+        ss.load_pan_student(tiny_cfg.replace(student={"seed": 99}))  # a student nobody trained
+    with pytest.raises(ConfigError, match="student.teacher must be one of"):
+        ss.train_student(tiny_cfg.replace(student={"teacher": "nope"}), run_dir=tmp_path / "s")
+    mono = np.tile(0.1 * np.sin(np.arange(8000, dtype=np.float32) / 5), (2, 1))
+    with pytest.raises(AudioError, match="track 'x'.*no stereo image"):
+        ss.pan_pseudo_sources(mono, ss.pan_student_config(tiny_cfg), "track 'x'")
