@@ -303,9 +303,12 @@ def run(args) -> int:
             raise RunNotFoundError(f"no trained autoencoder at {run_dir} (the latent methods need one); "
                                    f"train it first: python -m mss_helpers train {how}, or evaluate only "
                                    f"the reference methods: --methods {','.join(separate.REFERENCE_METHODS)}")
+    # Only the whole default table (every method, every track, default folder) replaces the preset's
+    # committed copy in results/: `evaluate --methods pan --out X` must not overwrite it with one method.
+    whole = methods is None and ks is None and args.max_tracks is None and args.out is None
     df = run_evaluation(cfg, root=args.root, split=args.split, run_dir=args.run, methods=methods, ks=ks,
                         out_dir=args.out, examples_dir=args.examples, max_tracks=args.max_tracks,
-                        jobs=args.jobs, resume=not args.no_resume)
+                        jobs=args.jobs, resume=not args.no_resume, write_results=None if whole else False)
     print(markdown_table(summarize(df)))
     failed = df.attrs.get("failed_tracks") or []
     if failed:

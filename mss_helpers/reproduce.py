@@ -187,8 +187,7 @@ def results_markdown(preset: str = "cpu") -> str:
         parts.append("**Separation learned without labels: MixIT** (notebook 07; the same test split and scoring; "
                      "`latent-grouped` / `feature-grouped` / `envelope-grouped` group the separator's outputs "
                      "without labels, "
-                     "`oracle-grouped` is MixIT's ceiling with a greedy oracle grouping; `pan` clusters the "
-                     "stereo image, which every other row (mono) does not see; every k in "
+                     "`oracle-grouped` is MixIT's ceiling with a greedy oracle grouping; every k in "
                      f"`results/separation_mixit_{preset}.md`)\n\n" + headline_table(mixit))
     cost = out / f"separation_unmix_{preset}.md"
     if cost.exists():

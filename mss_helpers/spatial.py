@@ -21,7 +21,8 @@ the cue is far weaker. The report uses it in two ways: as a reference row
 - :func:`pan_angles`: the angle and energy of every bin, and the mono STFT.
 - :func:`pan_masks`: ``k`` mixture-consistent soft masks around the centres of
   a weighted k-means of the angles (``k = None``: chosen by silhouette).
-- :func:`separate_pan`: stereo ``(2, S)`` in, ``k`` estimates of the downmix out.
+- :func:`separate_pan`: stereo ``(2, S)`` in, ``k`` estimates of the downmix out (long inputs in
+  chunks: one set of centres for the whole input, each chunk masked with it).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from .errors import AudioError
 FLOOR_DB = -50.0
 # the silhouette (k = auto) and the k-means fit use at most this many bins, drawn by energy
 MAX_POINTS = 4000
+# inputs longer than this (samples; 30 s at 16 kHz) are done in chunks that overlap by OVERLAP
+CHUNK = 480_000
+OVERLAP = 16_000
 
 
 def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
@@ -86,13 +90,17 @@ def pan_angles(x: np.ndarray, n_fft: int, hop: int, name: str = "audio"):
     return np.arctan2(mag[1], mag[0]), mag[0] ** 2 + mag[1] ** 2, X
 
 
-def _points(theta: np.ndarray, weight: np.ndarray, seed: int):
-    """The bins above the energy floor, subsampled to :data:`MAX_POINTS` with probability ~ energy."""
+def _points(theta: np.ndarray, weight: np.ndarray, seed: int, represent: bool = False):
+    """The bins above the energy floor, subsampled to :data:`MAX_POINTS` with probability ~ energy.
+
+    Drawn points count once each; with ``represent`` each stands for an equal share of the energy of
+    the bins it was drawn from (so the points of several chunks weigh as their chunks' energies).
+    """
     keep = weight > weight.max() * 10 ** (FLOOR_DB / 10)
     t, w = theta[keep], weight[keep]
     if len(t) > MAX_POINTS:
         idx = np.random.default_rng(seed).choice(len(t), MAX_POINTS, replace=False, p=w / w.sum())
-        return t[idx], np.ones(MAX_POINTS)  # drawn by energy: each point now counts once
+        return t[idx], np.full(MAX_POINTS, w.sum() / MAX_POINTS if represent else 1.0)
     return t, w
 
 
@@ -143,7 +151,8 @@ def pan_masks(theta: np.ndarray, centres: np.ndarray, width: float) -> np.ndarra
 
 
 def separate_pan(x: np.ndarray, k: int | None, n_fft: int = 1024, hop: int = 256, width: float = 0.03,
-                 k_range=(2, 5), out_channels: int = 1, seed: int = 0, name: str = "audio"):
+                 k_range=(2, 5), out_channels: int = 1, seed: int = 0, name: str = "audio",
+                 chunk: int = CHUNK, overlap: int = OVERLAP):
     """Split a stereo signal into ``k`` parts by pan angle.
 
     Parameters
@@ -152,23 +161,54 @@ def separate_pan(x: np.ndarray, k: int | None, n_fft: int = 1024, hop: int = 256
     k : number of parts, or None (silhouette over ``k_range``)
     width : mask width, radians of pan angle (0: hard masks)
     out_channels : 1 -> the estimates are of the mono downmix ``(L + R) / 2``; 2 -> of each channel
+    chunk, overlap : samples; a longer input is done in chunks (memory stays bounded): the centres come
+        from the bins of every chunk (energy-drawn, each standing for its share of the energy), then each
+        chunk is masked and the chunks are joined by cross-fades
 
     Returns
     -------
     estimates : (k, out_channels, samples) float32; they sum to the (downmixed) input
     info : dict with ``centres`` (radians) and ``k_scores`` (silhouette per k, k = auto only)
     """
-    x = np.asarray(x, dtype=np.float32)
-    theta, weight, X = pan_angles(x, n_fft, hop, name)
-    centres, scores = pan_centres(theta, weight, k, k_range, seed)
-    m = pan_masks(theta, centres, width)  # (k, F, T)
-    if out_channels == 1:
-        Y = m[:, None] * X.mean(0, keepdims=True)[None]  # (k, 1, F, T)
-    elif out_channels == 2:
-        Y = m[:, None] * X[None]  # (k, 2, F, T)
-    else:
+    from .audio import chunk_bounds, overlap_add
+
+    if out_channels not in (1, 2):
         raise ValueError(f"out_channels must be 1 or 2, got {out_channels}")
-    return _istft(Y, n_fft, hop, x.shape[1]), {"centres": centres, "k_scores": scores}
+    x = np.asarray(x, dtype=np.float32)
+    bounds = chunk_bounds(x.shape[1], chunk, overlap)
+    if len(bounds) == 1:
+        theta, weight, X = pan_angles(x, n_fft, hop, name)
+        centres, scores = pan_centres(theta, weight, k, k_range, seed)
+        return _masked(X, theta, centres, width, out_channels, n_fft, hop, x.shape[1]), \
+            {"centres": centres, "k_scores": scores}
+    if np.allclose(x[0], x[1], rtol=0.0, atol=1e-6):
+        pan_angles(x[:, :n_fft], n_fft, hop, name)  # the same "no stereo image" error, before any work
+    points = [_points(*pan_angles(x[:, a:b], n_fft, hop, name)[:2], seed + i, represent=True)
+              for i, (a, b) in enumerate(bounds) if np.any(x[:, a:b])]
+    if not points:
+        raise ValueError("the input is silent: no time-frequency bin to cluster by pan")
+    centres, scores = pan_centres(np.concatenate([t for t, _ in points]), np.concatenate([w for _, w in points]),
+                                  k, k_range, seed)
+    parts = []
+    for a, b in bounds:
+        theta, _, X = _angles_or_centre(x[:, a:b], n_fft, hop)
+        parts.append(_masked(X, theta, centres, width, out_channels, n_fft, hop, b - a).reshape(-1, b - a))
+    est = overlap_add(parts, bounds, x.shape[1]).astype(np.float32)
+    return est.reshape(len(centres), out_channels, -1), {"centres": centres, "k_scores": scores}
 
 
-__all__ = ["pan_angles", "pan_centres", "pan_masks", "separate_pan", "FLOOR_DB", "MAX_POINTS"]
+def _angles_or_centre(x: np.ndarray, n_fft: int, hop: int):
+    """:func:`pan_angles` of a chunk; a chunk whose channels are the same (silence) sits at the centre."""
+    X = _stft(x, n_fft, hop)
+    mag = np.abs(X)
+    return np.arctan2(mag[1], mag[0]), mag[0] ** 2 + mag[1] ** 2, X
+
+
+def _masked(X, theta, centres, width, out_channels, n_fft, hop, length) -> np.ndarray:
+    """The ``(k, out_channels, length)`` parts: masks around ``centres`` on the downmix or on each channel."""
+    m = pan_masks(theta, centres, width)  # (k, F, T)
+    Y = m[:, None] * (X.mean(0, keepdims=True) if out_channels == 1 else X)[None]  # (k, C, F, T)
+    return _istft(Y, n_fft, hop, length)
+
+
+__all__ = ["pan_angles", "pan_centres", "pan_masks", "separate_pan", "FLOOR_DB", "MAX_POINTS", "CHUNK", "OVERLAP"]

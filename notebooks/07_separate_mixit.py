@@ -128,7 +128,7 @@ print(f"{steps} steps of {s.batch_size} pairs x {s.clip_s:.0f} s in {minutes:.1f
 
 # %%
 df = evaluate.run_evaluation(cfg, root=root, run_dir=ae_run,
-                             methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
+                             methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit"],
                              ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}",
                              write_results=False, progress=False)
 summary = evaluate.summarize(df)
@@ -168,8 +168,6 @@ rows += [_row(f"MixIT, {d}, k = n", "mixit", d) for d in GROUPED]
 rows += [_row(f"MixIT, {d}, k = auto", "mixit", d, "auto") for d in GROUPED]
 rows += [_row(f"MixIT, ungrouped (all {s.n_outputs} outputs)", "mixit", "ungrouped", str(s.n_outputs)),
          _row("ORACLE: MixIT, oracle-grouped, k = n", "mixit", "oracle-grouped"),
-         _row("STEREO: pan clustering, k = n", "pan", "-"),
-         _row("STEREO: pan clustering, k = auto", "pan", "-", "auto"),
          _row("ORACLE: ideal ratio mask", "oracle_irm", "-")]
 table = pd.DataFrame(rows)
 display(table.round(2))
@@ -266,39 +264,6 @@ else:
     display(student.round(2))
 
 # %% [markdown]
-# ## The stereo image: a cue every other row throws away
-# Every row above hears the mono downmix of "other" (the preset's
-# `channels = 1`, as the autoencoder does). The files are stereo, and the
-# embedded set pans each instrument as a point source to a position drawn from
-# [-0.6, 0.6], with no reverb: in every time-frequency bin that one instrument
-# dominates, the ratio of the two channels' magnitudes *is* that instrument's
-# position. The `pan` rows (`mss_helpers.spatial`, DUET-style) cluster the bins
-# by that angle (weighted k-means; k = auto by silhouette) and mask the downmix
-# around each centre: no label, no training, nothing learned. They are
-# labelled STEREO in the table because they use information the other rows do
-# not get. On real mixes the cue is much weaker (stereo samples, reverb,
-# instruments spread across the image, several at the centre), so this is an
-# upper end of what the cue gives, not a method for MUSDB18.
-#
-# Can a *mono* network learn from it? The stereo image is a teacher that needs
-# no label: pan clustering splits each training track's stereo "other" into
-# pseudo-sources (k = auto), and a student hears only the downmix and learns, by
-# a permutation-invariant loss, to give the same split (`StudentConfig.teacher
-# = "pan"`; the teacher-student machinery of the section above, only
-# `other.wav` read). Its rows are in the student table above (`pan_auto`,
-# `pan_auto5`), next to an ABLATION that uses labels, `stems5`: the same network
-# and budget trained on the true instruments, which says what the network
-# could learn here if the targets were right.
-
-# %%
-pan_n, pan_auto = med.loc[("pan", "-", "n")], med.loc[("pan", "-", "auto")]
-print(f"pan clustering of the stereo image: k = n {pan_n.si_sdri_db:+.2f} dB SI-SDRi "
-      f"({int(pan_n.pairs)} pairs), k = auto {pan_auto.si_sdri_db:+.2f} dB ({int(pan_auto.missed)} of "
-      f"{int(pan_auto.pairs + pan_auto.missed)} instruments missed)")
-if student is not None:
-    display(student[student.config.str.startswith(("pan", "stems"))].round(2))
-
-# %% [markdown]
 # ## What the numbers say
 # Computed from the tables above, so the sentences stay true on a rerun.
 
@@ -337,8 +302,7 @@ if curve is not None:
 if student is not None and (student.config == "teacher").any():
     te = student[student.config == "teacher"].iloc[0]
     two = med.loc[("mixit", "feature-grouped", "2")] if ("mixit", "feature-grouped", "2") in med.index else None
-    mixit_taught = (student.config != "teacher") & ~student.config.str.startswith(("pan", "stems"))
-    for _, r in student[mixit_taught].iterrows():
+    for _, r in student[student.config != "teacher"].iterrows():
         print(f"- Student {r.config} ({r.changes}; pseudo-sources per track {r.pseudo_sources_per_track}): "
               f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB with "
               f"{int(r['feature-grouped_missed'])} of {int(r.pairs)} instruments missed, against its teacher's "
@@ -346,17 +310,5 @@ if student is not None and (student.config == "teacher").any():
               + ("" if two is None else f" (and {two.si_sdri_db:+.2f} dB with {int(two.missed)} missed at k = 2)")
               + f"; oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB (teacher "
               f"{te['oracle-grouped_si_sdri_db']:+.2f}).")
-print(f"- The stereo image alone, clustered without labels or training, separates far better than any "
-      f"mono row: pan clustering {pan_n.si_sdri_db:+.2f} dB at k = n, against {bu:+.2f} dB for the best "
-      f"unsupervised MixIT row and {t['ORACLE: ideal ratio mask']:+.2f} dB for the ideal ratio mask. On "
-      f"this data most of what can be split without labels sits in where the instruments are panned, "
-      f"not in how they sound.")
-if student is not None:
-    for _, r in student[student.config.str.startswith(("pan", "stems"))].iterrows():
-        print(f"- {'ABLATION (labels) ' if r.config.startswith('stems') else ''}student {r.config} "
-              f"({r.n_outputs} outputs, {r.steps} steps, pseudo-sources per track {r.pseudo_sources_per_track}): "
-              f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB "
-              f"({int(r['feature-grouped_missed'])} of {int(r.pairs)} missed), oracle-grouped "
-              f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, ungrouped {r['ungrouped_si_sdri_db']:+.2f} dB.")
 print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB): "
       f"{'met' if bu >= 3 and orc >= 6 else 'not met'} on this run ({steps} training steps).")

@@ -267,3 +267,15 @@ def test_pan_student_rows_after_train_student(tiny_cfg, tiny_root, tiny_run, tmp
     assert set(df.method) == {"pan_student"}
     assert {"ungrouped", "latent-grouped", "feature-grouped", "oracle-grouped"} <= set(df.decoding)
     assert (df[df.decoding == "ungrouped"].k_label == "5").all()  # the student's five outputs
+
+
+def test_cli_with_chosen_methods_leaves_the_presets_results_copy_alone(tiny_cfg, tiny_root, tmp_path):
+    """`evaluate --methods pan --out X` on the preset's own data must not replace results/separation_<preset>.*"""
+    from mss_helpers import cli, paths
+
+    copy = paths.results_dir() / f"separation_{tiny_cfg.name}.csv"
+    before = copy.stat().st_mtime_ns if copy.is_file() else None
+    assert cli.main(["evaluate", "--preset", "tiny", "--methods", "mixture,pan", "--k", "n",
+                     "--out", str(tmp_path / "pan")]) == 0
+    assert (tmp_path / "pan" / "summary.md").is_file()
+    assert (copy.stat().st_mtime_ns if copy.is_file() else None) == before

@@ -85,3 +85,21 @@ def test_silence_is_an_error_not_an_empty_result():
     x[0, 10] = 1e-3  # not identical channels, but nothing above the floor except one click
     est, _ = spatial.separate_pan(x, 2, n_fft=256, hop=64)
     assert len(est) == 1  # one distinct angle: k is capped, not a degenerate k-means
+
+
+def test_a_long_input_in_chunks_gives_what_the_whole_input_gives():
+    x, stems = _mix([-0.5, 0.4])
+    x = np.tile(x, (1, 3))  # 3 s
+    whole, info_w = spatial.separate_pan(x, 2, n_fft=512, hop=128)
+    parts, info_c = spatial.separate_pan(x, 2, n_fft=512, hop=128, chunk=RATE, overlap=RATE // 8)
+    assert parts.shape == whole.shape == (2, 1, x.shape[1])
+    assert np.allclose(info_c["centres"], info_w["centres"], atol=0.02)
+    assert np.allclose(parts.sum(0), x.mean(0, keepdims=True), atol=1e-4)  # still re-sums to the input
+    for w, p in zip(whole, parts):
+        assert si_sdr(w[0], p[0]) > 20  # the chunks change the estimates only at their seams
+
+
+def test_a_long_mono_input_fails_before_any_work():
+    mono = np.tile(_tone(220.0), 3)
+    with pytest.raises(AudioError, match="no stereo image"):
+        spatial.separate_pan(np.stack([mono, mono]), 2, n_fft=256, hop=64, chunk=RATE, overlap=RATE // 8)
