@@ -24,7 +24,7 @@ COMMANDS = {
     "render": ("render", "render the embedded data set (music21 scores + General MIDI soundfont)"),
     "train": ("autoencoder", "train the SEANet VAE on the 'other' stems"),
     "train-separator": ("separator", "train the MixIT separator (M outputs) on mixtures of 'other' excerpts"),
-    "train-student": ("separator_student", "train the mono student taught by pan clustering of the stereo 'other'"),
+    "train-student": ("separator_student", "train a mono student on pan clusters of the stereo 'other'"),
     "evaluate": ("evaluate", "cluster latents, separate 'other' and score it against ground truth"),
     "unmix": ("unmix_eval", "Open-Unmix first stage: estimate 'other' from full mixtures"),
     "listen-export": ("listen", "write listening examples (wav + metrics.json) to a folder"),

@@ -259,7 +259,7 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
     fit(model, pit_loss_fn(cfg), DataLoader(train_ds, batch_size=st.batch_size, drop_last=True),
         DataLoader(val_ds, batch_size=st.batch_size), run_dir, epochs=st.epochs,
         steps_per_epoch=st.steps_per_epoch, lr=st.lr, weight_decay=0.0, grad_clip=st.grad_clip, seed=st.seed,
-        config={**config_to_dict(cfg), "data_root": str(root), "teacher_run": str(teacher_run or "") if teacher else "",
+        config={**config_to_dict(cfg), "data_root": str(root), "teacher_run": str(teacher and teacher_run or ""),
                 "pseudo_sources_per_track": {str(k): counts.count(k) for k in sorted(set(counts))}},
         resume=resume, max_minutes=st.max_minutes, progress=progress, device="cpu")
     return run_dir

@@ -79,12 +79,21 @@ def pan_angles(x: np.ndarray, n_fft: int, hop: int, name: str = "audio"):
     AudioError
         When the two channels are the same (a mono file read as stereo): there is no image to use.
     """
+    _check_stereo(x, name)
+    return _angles(np.asarray(x), n_fft, hop)
+
+
+def _check_stereo(x: np.ndarray, name: str) -> None:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] != 2:
         raise ValueError(f"pan clustering needs stereo audio of shape (2, samples), got {x.shape}")
     if np.allclose(x[0], x[1], rtol=0.0, atol=1e-6):
         raise AudioError(f"{name}: has no stereo image (its two channels are the same: mono), so it cannot "
                          "be split by pan; give a stereo mix, or leave out the pan methods")
+
+
+def _angles(x: np.ndarray, n_fft: int, hop: int):
+    """:func:`pan_angles` without the checks (a chunk of a checked input may be centred or silent)."""
     X = _stft(x, n_fft, hop)
     mag = np.abs(X)
     return np.arctan2(mag[1], mag[0]), mag[0] ** 2 + mag[1] ** 2, X
@@ -181,27 +190,20 @@ def separate_pan(x: np.ndarray, k: int | None, n_fft: int = 1024, hop: int = 256
         centres, scores = pan_centres(theta, weight, k, k_range, seed)
         return _masked(X, theta, centres, width, out_channels, n_fft, hop, x.shape[1]), \
             {"centres": centres, "k_scores": scores}
-    if np.allclose(x[0], x[1], rtol=0.0, atol=1e-6):
-        pan_angles(x[:, :n_fft], n_fft, hop, name)  # the same "no stereo image" error, before any work
-    points = [_points(*pan_angles(x[:, a:b], n_fft, hop, name)[:2], seed + i, represent=True)
+    _check_stereo(x, name)
+    # Two passes over the chunks (the STFT computed twice) keep memory bounded by one chunk's STFT.
+    points = [_points(*_angles(x[:, a:b], n_fft, hop)[:2], seed + i, represent=True)
               for i, (a, b) in enumerate(bounds) if np.any(x[:, a:b])]
     if not points:
         raise ValueError("the input is silent: no time-frequency bin to cluster by pan")
-    centres, scores = pan_centres(np.concatenate([t for t, _ in points]), np.concatenate([w for _, w in points]),
-                                  k, k_range, seed)
+    t, w = (np.concatenate(a) for a in zip(*points))
+    centres, scores = pan_centres(t, w, k, k_range, seed)
     parts = []
     for a, b in bounds:
-        theta, _, X = _angles_or_centre(x[:, a:b], n_fft, hop)
+        theta, _, X = _angles(x[:, a:b], n_fft, hop)
         parts.append(_masked(X, theta, centres, width, out_channels, n_fft, hop, b - a).reshape(-1, b - a))
     est = overlap_add(parts, bounds, x.shape[1]).astype(np.float32)
     return est.reshape(len(centres), out_channels, -1), {"centres": centres, "k_scores": scores}
-
-
-def _angles_or_centre(x: np.ndarray, n_fft: int, hop: int):
-    """:func:`pan_angles` of a chunk; a chunk whose channels are the same (silence) sits at the centre."""
-    X = _stft(x, n_fft, hop)
-    mag = np.abs(X)
-    return np.arctan2(mag[1], mag[0]), mag[0] ** 2 + mag[1] ** 2, X
 
 
 def _masked(X, theta, centres, width, out_channels, n_fft, hop, length) -> np.ndarray:
@@ -211,4 +213,4 @@ def _masked(X, theta, centres, width, out_channels, n_fft, hop, length) -> np.nd
     return _istft(Y, n_fft, hop, length)
 
 
-__all__ = ["pan_angles", "pan_centres", "pan_masks", "separate_pan", "FLOOR_DB", "MAX_POINTS", "CHUNK", "OVERLAP"]
+__all__ = ["CHUNK", "FLOOR_DB", "MAX_POINTS", "OVERLAP", "pan_angles", "pan_centres", "pan_masks", "separate_pan"]

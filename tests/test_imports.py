@@ -50,7 +50,7 @@ LAYERS = {
     "nmf": 10, "separator_group": 10,
     # 11: scoring separations, the listening examples the evaluation writes, the MixIT student
     "separation_metrics": 11, "cluster_metrics": 11, "examples": 11,
-    "separator_student": 11,  # pseudo-sources (a MixIT teacher's grouped outputs, or pan clusters) as a student's targets
+    "separator_student": 11,  # a MixIT teacher's grouped outputs, or pan clusters, as a student's targets
     # 12-13: the evaluation
     "evaluate_track": 12,
     "evaluate": 13,
