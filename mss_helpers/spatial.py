@@ -132,8 +132,12 @@ def pan_centres(theta: np.ndarray, weight: np.ndarray, k: int | None, k_range=(2
         raise ValueError("the input is silent: no time-frequency bin to cluster by pan")
     distinct = len(np.unique(np.round(t, 4)))
 
+    fits: dict = {}  # k -> fitted KMeans: the chosen k is not fitted twice
+
     def fit(kk):
-        return KMeans(kk, n_init=4, random_state=seed).fit(t[:, None], sample_weight=w)
+        if kk not in fits:
+            fits[kk] = KMeans(kk, n_init=4, random_state=seed).fit(t[:, None], sample_weight=w)
+        return fits[kk]
 
     scores = {}
     if k is None:

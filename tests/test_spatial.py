@@ -80,11 +80,13 @@ def test_mono_audio_read_as_stereo_is_a_clear_error():
         spatial.pan_angles(mono[None], 256, 64)
 
 
-def test_silence_is_an_error_not_an_empty_result():
+def test_one_distinct_angle_gives_one_part_not_a_degenerate_kmeans():
     x = np.zeros((2, RATE), dtype=np.float32)
     x[0, 10] = 1e-3  # not identical channels, but nothing above the floor except one click
     est, _ = spatial.separate_pan(x, 2, n_fft=256, hop=64)
     assert len(est) == 1  # one distinct angle: k is capped, not a degenerate k-means
+    with pytest.raises(ValueError, match="silent"):
+        spatial.pan_centres(np.zeros((4, 4)), np.zeros((4, 4)), 2)
 
 
 def test_a_long_input_in_chunks_gives_what_the_whole_input_gives():
