@@ -9,7 +9,7 @@ PRESET ?= cpu
 FORCE ?= 0
 export MSS_PRESET ?= $(PRESET)
 
-.PHONY: setup sysdeps data train reproduce test test-notebooks bench html clean
+.PHONY: setup sysdeps data train reproduce verify test test-notebooks bench html clean
 
 setup: $(STAMP) $(SYSSTAMP)
 
@@ -39,6 +39,10 @@ reproduce:
 	@start=$$(date +%s); marker=$$(mktemp); $(MAKE) --no-print-directory setup && \
 	installed=$$( [ $(STAMP) -nt $$marker ] && echo --installed ); rm -f $$marker; \
 	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $$installed $(if $(filter 1,$(FORCE)),--force,)
+
+# Every number in results/ against the committed report (HEAD), within the tolerances of mss_helpers.verify.
+verify: setup
+	$(PY) -m mss_helpers verify
 
 test: setup
 	MSS_PRESET=tiny $(PY) -m pytest -q

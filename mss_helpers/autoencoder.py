@@ -76,7 +76,8 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     """Train the SEANet VAE of ``cfg`` on the training split; return the run folder.
 
     A finished run (``done.json`` present) is reused as a cache unless ``force``;
-    ``force`` deletes its checkpoints and trains again. ``root`` defaults to the
+    ``force`` deletes its checkpoints and trains again; ``resume`` continues an
+    interrupted run, or one the safety net (``TrainConfig.max_minutes``) capped. ``root`` defaults to the
     preset's embedded data set (rendered if missing). ``cfg.data.n_val_tracks``
     training tracks are held out for validation; test tracks are never read.
     """
@@ -84,7 +85,7 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     from .model import SEANetVAE
 
     run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
-    if finished_run(run_dir, force):
+    if finished_run(run_dir, force, resume):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_loader, val_loader = _loaders(cfg, root)
@@ -167,7 +168,9 @@ def kl_ablation(cfg: Config, root=None, epochs: int | None = None, force: bool =
     """
     arms = {}
     for key, arm_cfg in kl_ablation_configs(cfg, epochs).items():
-        run_dir = train_autoencoder(arm_cfg, root=root, force=force, progress=progress)
+        run_dir = ae_run_dir(arm_cfg)
+        resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()  # interrupted
+        run_dir = train_autoencoder(arm_cfg, root=root, resume=resume, force=force, progress=progress)
         rec = evaluate_reconstruction(arm_cfg, run_dir, root=root, write=False)
         arms[key] = {"kl_weight": arm_cfg.train.kl_weight, "run_dir": str(run_dir), "median": rec["median"]}
     result = {"preset": cfg.name, "commit": git_commit(), "epochs": arm_cfg.train.epochs, "arms": arms}
@@ -237,3 +240,40 @@ def ensure_kl_ablation(cfg: Config, root=None, progress: bool = True) -> dict:
             arms[arm]["run_dir"] = str(d)  # where the run is in this checkout
         return record
     return kl_ablation(cfg, root=root, progress=progress)
+
+
+# --- a fixed CPU score, so a reader can compare timings between machines --------------------------
+
+
+def cpu_score(steps: int = 100, seed: int = 0) -> dict:
+    """Seconds for ``steps`` training steps of the cpu preset's autoencoder on fixed noise, one torch thread.
+
+    The same work on every machine (batch 8 x 0.5 s at 16 kHz, after 5 warm-up steps), whatever the
+    preset being reproduced; recorded in ``results/reproduce_<preset>.json`` beside the step times.
+    """
+    import time
+
+    from .model import SEANetVAE
+
+    cfg = get_config("cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        gen = torch.Generator().manual_seed(seed)
+        model = SEANetVAE(cfg.model, 1, cfg.data.sample_rate)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        x = 0.1 * torch.randn(cfg.train.batch_size, 1, int(cfg.data.sample_rate * train_clip_s(cfg)), generator=gen)
+        loss_fn = vae_loss_fn(cfg)
+        t0 = 0.0
+        for i in range(steps + 5):
+            if i == 5:
+                t0 = time.perf_counter()
+            loss, _ = loss_fn(model, x, i)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(threads)
+    return {"what": f"{steps} training steps of the cpu autoencoder (batch {cfg.train.batch_size} x "
+                    f"{train_clip_s(cfg):g} s, 1 torch thread)", "seconds": round(seconds, 2)}

@@ -30,6 +30,7 @@ COMMANDS = {
     "listen-export": ("listen", "write listening examples (wav + metrics.json) to a folder"),
     "reproduce": ("reproduce", "build data, train, run every notebook, write figures and results"),
     "html": ("reproduce", "export the executed notebooks to self-contained HTML"),
+    "verify": ("verify", "compare every number in results/ with the committed report, within declared tolerances"),
 }
 
 

@@ -8,10 +8,16 @@
    train and evaluate through the package, whose runs are cached by config hash,
    so unchanged steps are reused; ``--force`` deletes the preset's runs and data
    first and redoes everything;
-3. records timings and the commit in ``results/reproduce_<preset>.json`` and
-   rewrites the results block of README.md from the files in ``results/``.
+3. records timings, the commit, the machine (CPU model, cores, torch threads
+   and a fixed CPU score) and the runs the safety net capped in
+   ``results/reproduce_<preset>.json``, and rewrites the results block of
+   README.md from the files in ``results/``;
+4. compares every number in ``results/`` with the committed report
+   (:mod:`mss_helpers.verify`) and prints the one-line verdict.
 
-A failing cell stops the command and prints the cell and its error.
+A failing cell stops the command and prints the cell and its error. A run
+stopped by its wall-clock safety net makes the command exit non-zero naming
+it; ``--resume`` continues such runs to the end of their steps.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from pathlib import Path
 from . import paths
 from .config import get_config, git_commit
 from .datasets import estimates_root
-from .errors import RunNotFoundError
+from .errors import RunNotFoundError, UserError
 
 NOTEBOOK_DIR = paths.PROJ_ROOT / "notebooks"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -35,6 +41,46 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 class NotebookError(RuntimeError):
     """A notebook cell failed; the message names the notebook, the cell and the error."""
+
+
+class CappedRunError(UserError):
+    """A run of the report stopped at its wall-clock safety net before its last step."""
+
+
+def report_runs(cfg) -> list[Path]:
+    """The run folders of the report that a safety net can cap: the autoencoder, its KL-ablation arms and
+    the MixIT separator (Open-Unmix's small model has no time limit)."""
+    from .autoencoder import ae_run_dir, kl_ablation_configs
+    from .separator import separator_run_dir
+
+    return [ae_run_dir(cfg), *(ae_run_dir(c) for c in kl_ablation_configs(cfg).values()), separator_run_dir(cfg)]
+
+
+def capped_runs(cfg) -> list[dict]:
+    """``[{"run", "max_minutes", "step", "planned_steps"}]`` for each report run its safety net stopped."""
+    from .train import capped
+
+    return [{"run": d.name, **cap} for d in report_runs(cfg) if (cap := capped(d))]
+
+
+def machine_record(score: bool = True) -> dict:
+    """The machine a reproduction ran on: CPU model, cores, torch threads and a short fixed CPU score."""
+    import platform
+
+    import torch
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
+        model = names[0] if names else model
+    record = {"cpu_model": model, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+              "torch": torch.__version__, "python": platform.python_version()}
+    if score:
+        from .autoencoder import cpu_score
+
+        record["cpu_score"] = cpu_score()
+    return record
 
 
 def numbered_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -96,7 +142,7 @@ def _is_preset_run(name: str, preset: str) -> bool:
 
 
 def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None = None,
-              started: float | None = None, installed: bool = False) -> dict:
+              started: float | None = None, installed: bool = False, resume: bool = False) -> dict:
     """Run the whole report for ``preset``; returns the timings record.
 
     ``started`` is the UNIX time the caller began (``make reproduce`` passes the
@@ -105,15 +151,21 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
     really installed the environment (``make`` passes it when its stamp was new). ``from_nothing`` is true
     when neither the preset's data set nor any of its runs existed when the
     command started (after ``--force`` deleted them): every number then comes
-    from this one run.
+    from this one run. ``resume`` continues the runs a safety net capped (their
+    checkpoints), so that they end with all their steps. ``capped_runs`` lists
+    the runs that are still capped at the end.
     """
     from .datasets import ensure_dataset
+    from .train import finished_run
 
     cfg = get_config(preset)
     t_cmd = time.time()
     commit, dirty = git_commit(), _git_dirty()  # the code this run starts from (a later commit did not run)
     if force:
         _forget_preset(cfg)
+    if resume:
+        for run_dir in report_runs(cfg):
+            finished_run(run_dir, resume=True)  # a capped run loses its done.json; the notebooks resume it
     state = _preset_state(cfg)
     timings: dict[str, float] = {}
     if started is not None:
@@ -139,6 +191,7 @@ def reproduce(preset: str = "cpu", force: bool = False, only: list[str] | None =
               "finished": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(end)), "timezone": "UTC",
               "from_nothing": not state["data_existed"] and not state["runs_existed"],
               "forced": force, "reused_runs": state["runs_existed"], "cpu_count": os.cpu_count(),
+              "machine": machine_record(), "capped_runs": capped_runs(cfg),
               "seconds": timings, "total_seconds": round(end - begin, 1)}
     out = paths.results_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -316,6 +369,8 @@ def index_page(results_md: str, links: list[str]) -> str:
 def add_arguments(parser) -> None:
     parser.add_argument("--preset", default=os.environ.get("MSS_PRESET", "cpu"))
     parser.add_argument("--force", action="store_true", help="delete the preset's runs and data first")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs that a wall-clock safety net stopped, to the end of their steps")
     parser.add_argument("--only", nargs="*", help="run only notebooks whose names start with these (e.g. 03)")
     parser.add_argument("--html", action="store_true", help="also export HTML afterwards")
     parser.add_argument("--installed", action="store_true", help="the set-up step before it installed the venv")
@@ -323,16 +378,39 @@ def add_arguments(parser) -> None:
                         help="UNIX time the whole job began (make passes the time before its install step)")
 
 
+def verify_line(preset: str) -> str:
+    """The verdict of :mod:`mss_helpers.verify` on this preset's results against the committed ones."""
+    from . import verify
+
+    try:
+        rows = verify.verify(against="HEAD", preset=preset)
+    except UserError as exc:
+        return f"verify: not run ({exc})"
+    if not rows:
+        return f"verify: no committed results of preset {preset} to compare with"
+    return verify.summary_line(rows) + ("" if verify.summary_line(rows).startswith("verify: agrees") else
+                                        "; python -m mss_helpers verify lists them")
+
+
 def run(args) -> int:
     try:
         record = reproduce(args.preset, force=args.force, only=args.only, started=args.started,
-                           installed=args.installed)
+                           installed=args.installed, resume=args.resume)
     except NotebookError as exc:
         print(exc, file=sys.stderr)
         return 1
     print(json.dumps(record, indent=1))
     if args.html:
         print(f"HTML: {export_html(preset=args.preset)}")
+    if not args.only:
+        print(verify_line(args.preset))
+    if record["capped_runs"]:
+        first = record["capped_runs"][0]
+        more = f" (and {len(record['capped_runs']) - 1} more)" if len(record["capped_runs"]) > 1 else ""
+        raise CappedRunError(
+            f"run {first['run']}{more} stopped at its {first['max_minutes']}-minute safety net at step "
+            f"{first['step']} of {first['planned_steps']}, so this report is not the preset's; continue it with "
+            f"python -m mss_helpers reproduce --preset {args.preset} --resume (the checkpoint is kept)")
     return 0
 
 

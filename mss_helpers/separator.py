@@ -251,7 +251,7 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     from .train import finished_run, fit, lr_factor
 
     run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
-    if finished_run(run_dir, force):
+    if finished_run(run_dir, force, resume):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_loader, val_loader = loaders(cfg, root)

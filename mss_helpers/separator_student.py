@@ -238,7 +238,7 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
     if st.teacher == "mixit" and st.grouping == "latent" and vae is None:
         raise ConfigError("student.grouping 'latent' needs the trained autoencoder (pass vae=)")
     run_dir = Path(run_dir) if run_dir else student_run_dir(cfg)
-    if finished_run(run_dir, force):
+    if finished_run(run_dir, force, resume):
         return run_dir
     teacher = None
     if st.teacher == "mixit" or st.init_from_teacher:

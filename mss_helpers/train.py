@@ -9,7 +9,7 @@ A run directory holds::
     history.json   per epoch: train and validation totals and each loss term
     last.pt        model, optimiser, epoch, step, best_val, RNG states (every epoch)
     best.pt        the same, at the epoch with the lowest validation loss
-    done.json      written when training finished (all epochs, or the time limit)
+    done.json      written when training finished: all its steps, or capped by the safety net
 
 Checkpoints and JSON files are written atomically (temp file + ``os.replace``),
 so an interrupted run never leaves a half-written file behind.
@@ -108,10 +108,13 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
     epochs, lr, weight_decay, grad_clip (None or 0: no clipping), seed
     config : JSON-ready dict saved in config.json (with the git commit and device)
     resume : continue from ``run_dir/last.pt`` (model, optimiser, step, RNG states, history);
-        without a last.pt it starts from scratch. Epochs continue where the
-        checkpoint left off (a partial, time-limited epoch is not repeated).
-    max_minutes : stop after this much wall time (checked after each step); the
-        partial epoch is validated and checkpointed and ``done.json`` says so.
+        without a last.pt it starts from scratch. A run stopped inside an epoch by
+        ``max_minutes`` continues inside that epoch (its batches are replayed up to
+        where it stopped, untrained), so a resumed capped run ends with all its steps.
+    max_minutes : a wall-clock safety net, not the budget: stop after this much wall
+        time (checked after each step), validate and checkpoint the partial epoch and
+        record the run as capped (``history["capped"]`` and ``done.json``: the minutes,
+        the step reached and the steps planned). :func:`capped` reads it back.
     device : default ``"cuda"`` when available, else ``"cpu"``
     progress : show a tqdm bar per epoch
     lr_schedule : None (constant ``lr``) or a callable ``step -> factor``; the
@@ -120,7 +123,7 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
 
     Returns
     -------
-    history : dict ``{"epochs": [per-epoch dicts], "best_val", "best_epoch", "stopped_early"}``;
+    history : dict ``{"epochs": [per-epoch dicts], "best_val", "best_epoch", "stopped_early", "capped"}``;
         each epoch dict holds ``epoch, step, steps, seconds, train, val`` where
         ``train``/``val`` map ``total`` and each loss term to its epoch mean.
 
@@ -139,8 +142,8 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
-    history = {"epochs": [], "best_val": math.inf, "best_epoch": None, "stopped_early": False}
-    start_epoch, step = 0, 0
+    history = {"epochs": [], "best_val": math.inf, "best_epoch": None, "stopped_early": False, "capped": None}
+    start_epoch, step, skip = 0, 0, 0
     last_path = run_dir / "last.pt"
     if resume and last_path.is_file():
         # map to the CPU: RNG states must stay CPU tensors; load_state_dict copies onto the device
@@ -148,7 +151,13 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, step, history = state["epoch"], state["step"], state["history"]
-        history["stopped_early"] = False  # a time-limited run resumes with a fresh time budget
+        skip = int(state.get("partial_steps", 0))  # steps already taken inside epoch `start_epoch`
+        if skip:
+            history["epochs"] = [r for r in history["epochs"] if r["epoch"] <= start_epoch]
+            _best_of(history)
+        if history.get("capped"):  # a capped run resumes with a fresh time budget; the cap stays on record
+            history.setdefault("resumed_after_caps", []).append(history["capped"])
+        history["stopped_early"], history["capped"] = False, None
         _set_rng_states(state["rng"])
     write_json(run_dir / "config.json", {"config": config, "git_commit": git_commit(),
                                           "device": str(device), "torch": torch.__version__})
@@ -167,8 +176,16 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
         if callable(set_epoch):
             set_epoch(epoch)
         batches = iter(train_loader)
+        for _ in range(skip if epoch == start_epoch else 0):  # replay the batches a capped epoch trained on
+            try:
+                next(batches)
+            except StopIteration:
+                batches = iter(train_loader)
+                next(batches)
+        done_before = skip if epoch == start_epoch else 0
         rows = []
-        bar = tqdm(range(n_steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(range(done_before, n_steps), desc=f"epoch {epoch + 1}/{epochs}", disable=not progress,
+                   leave=False)
         for _ in bar:
             try:
                 batch = next(batches)
@@ -193,24 +210,28 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
             step += 1
             rows.append({"total": float(loss.detach()), **terms})
             bar.set_postfix(loss=f"{rows[-1]['total']:.4f}")
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and time.monotonic() > deadline and done_before + len(rows) < n_steps:
                 history["stopped_early"] = True
+                history["capped"] = {"max_minutes": max_minutes, "step": step, "planned_steps": epochs * n_steps}
                 break
         bar.close()
 
         val = evaluate_loss(model, loss_fn, val_loader, step, device)
         if not math.isfinite(val["total"]):
             raise _non_finite(f"the validation loss is {val['total']}", epoch, step, last_path)
-        record = {"epoch": epoch + 1, "step": step, "steps": len(rows),
+        record = {"epoch": epoch + 1, "step": step, "steps": done_before + len(rows),
                   "seconds": round(time.monotonic() - t0, 2),
                   "cpu_seconds": round(time.process_time() - c0, 2), "lr": optimizer.param_groups[0]["lr"],
                   "train": _mean_terms(rows), "val": val}
         history["epochs"].append(record)
-        if val["total"] < history["best_val"]:
+        partial = done_before + len(rows) < n_steps  # the safety net stopped this epoch
+        if val["total"] < history["best_val"] and not partial:
             history["best_val"], history["best_epoch"] = val["total"], epoch + 1
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+        # A partial epoch is checkpointed as "epoch not finished": resume replays its batches and goes on.
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "epoch": epoch if partial else epoch + 1, "partial_steps": done_before + len(rows) if partial else 0,
                  "step": step, "best_val": history["best_val"], "history": history, "rng": _rng_states()}
-        if history["best_epoch"] == epoch + 1:
+        if history["best_epoch"] == epoch + 1 and not partial:
             save_checkpoint(run_dir / "best.pt", state)
         save_checkpoint(last_path, state)
         write_json(run_dir / "history.json", history)
@@ -222,8 +243,16 @@ def fit(model, loss_fn, train_loader, val_loader, run_dir, *, epochs: int, steps
 
     write_json(run_dir / "done.json", {"epochs": len(history["epochs"]), "step": step,
                                         "best_epoch": history["best_epoch"], "best_val": history["best_val"],
-                                        "stopped_early": history["stopped_early"]})
+                                        "stopped_early": history["stopped_early"], "capped": history["capped"]})
     return history
+
+
+def _best_of(history: dict) -> None:
+    """Set ``best_val``/``best_epoch`` from the finished epochs in ``history`` (after a partial one is dropped)."""
+    finished = [r for r in history["epochs"] if math.isfinite(r["val"]["total"])]
+    best = min(finished, key=lambda r: r["val"]["total"], default=None)
+    history["best_val"] = best["val"]["total"] if best else math.inf
+    history["best_epoch"] = best["epoch"] if best else None
 
 
 @torch.no_grad()
@@ -274,14 +303,50 @@ def lr_factor(step: int, total_steps: int, schedule: str = "constant", warmup_st
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def finished_run(run_dir, force: bool = False) -> bool:
-    """True when ``run_dir`` holds a finished run to reuse; with ``force``, delete its checkpoints first."""
+def finished_run(run_dir, force: bool = False, resume: bool = False) -> bool:
+    """True when ``run_dir`` holds a finished run to reuse; with ``force``, delete its checkpoints first.
+
+    With ``resume``, a run the safety net capped is not finished: its ``done.json`` is removed
+    so that training continues from ``last.pt`` to the end of its steps.
+    """
     run_dir = Path(run_dir)
     if force:
         for name in CHECKPOINT_FILES:
             (run_dir / name).unlink(missing_ok=True)
+    if resume and capped(run_dir):
+        (run_dir / "done.json").unlink()
     return (run_dir / "done.json").is_file()
 
 
-__all__ = ["fit", "finished_run", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
+def capped(run_dir) -> dict | None:
+    """The cap record of a finished run the safety net stopped (``{"max_minutes", "step",
+    "planned_steps"}``), or None for a run that took all its steps (or is not finished)."""
+    done = Path(run_dir) / "done.json"
+    if not done.is_file():
+        return None
+    record = json.loads(done.read_text())
+    if record.get("capped"):
+        return record["capped"]
+    # runs from before the cap was recorded say only stopped_early
+    return {"max_minutes": None, "step": record.get("step"), "planned_steps": None} if record.get(
+        "stopped_early") else None
+
+
+def cap_note(run_dir, resume_command: str) -> str | None:
+    """One sentence for a report when the safety net capped ``run_dir`` (None when it took all its steps).
+
+    ``resume_command`` is the command that continues it, e.g.
+    ``python -m mss_helpers train --preset cpu --resume``.
+    """
+    cap = capped(run_dir)
+    if cap is None:
+        return None
+    limit = f"its {cap['max_minutes']:g}-minute safety net" if cap.get("max_minutes") else "a time limit"
+    of = f" of {cap['planned_steps']}" if cap.get("planned_steps") else ""
+    return (f"CAPPED RUN: {Path(run_dir).name} was stopped by {limit} at step {cap['step']}{of}, so it is not "
+            f"the preset's model and its numbers are not the report's. Continue it with `{resume_command}` "
+            "(the checkpoint is kept), then run this notebook again.")
+
+
+__all__ = ["fit", "finished_run", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
            "CHECKPOINT_FILES"]

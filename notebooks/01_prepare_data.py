@@ -67,12 +67,12 @@ print(json.dumps(summary, indent=1))
 # %%
 fig = plots.bar_counts(summary["instrument_counts"], title="Tracks containing each instrument",
                        xlabel="tracks")
-plots.save_figure(fig, "01_instrument_counts")
+plots.save_figure(fig, "01_instrument_counts");
 
 # %%
 fig = plots.histogram(table.overlap, bins=15, title="Share of sounding frames with 2+ instruments",
                       xlabel="overlap share")
-plots.save_figure(fig, "01_overlap")
+plots.save_figure(fig, "01_overlap");
 
 # %% [markdown]
 # The instruments overlap most of the time: in the median track, two or more of
@@ -137,7 +137,7 @@ rate = track.rate
 signals = {"mixture": track.load("mixture"), "other": track.load("other")}
 signals.update({f"other / {k}": v for k, v in track.other_stems().items()})
 fig = plots.spectrogram_grid(signals, rate, ncols=2, title=f"{track.name} ({track.meta['piece']})")
-plots.save_figure(fig, "01_stems_spectrograms")
+plots.save_figure(fig, "01_stems_spectrograms");
 print(json.dumps({k: track.meta[k] for k in ("piece", "instruments", "tempo_bpm", "start_bar")}))
 
 # %% [markdown]

@@ -86,7 +86,7 @@ fig = plots.umap_panels(emb, {
     "active instruments": (lat["n_active"], None),
     "track": (lat["track_ids"], lat["track_names"]),
 }, title=f"UMAP of the latent frames ({cfg.name}, test split)")
-plots.save_figure(fig, "03_umap")
+plots.save_figure(fig, "03_umap");
 
 # %% [markdown]
 # Where does each instrument lie? One panel per instrument: the frames it
@@ -97,7 +97,7 @@ plots.save_figure(fig, "03_umap")
 # %%
 fig = plots.umap_by_instrument(emb, lat["dominant"], names,
                                title=f"Frames each instrument dominates ({cfg.name}, test split)")
-plots.save_figure(fig, "03_umap_by_instrument")
+plots.save_figure(fig, "03_umap_by_instrument");
 
 # %% [markdown]
 # ## How well do the labels group, in numbers?
@@ -139,12 +139,12 @@ for arm, info in ablation["arms"].items():
 kl_table = pd.DataFrame(kl_rows).T
 display(kl_table.round(3))
 fig = plots.ablation_bars(kl_rows, recon=("recon_snr_db",), title=f"KL ablation ({cfg.name}, test split)")
-plots.save_figure(fig, "03_kl_ablation")
+plots.save_figure(fig, "03_kl_ablation");
 fig = plt.figure(figsize=(12.5, 4.8))
 for ax, (label, (e, dom)) in zip(fig.subplots(1, len(kl_embs)), kl_embs.items()):
     plots.scatter_2d(e, dom, names, ax=ax, title=f"{label}: dominant instrument")
 fig.tight_layout()
-plots.save_figure(fig, "03_umap_kl")
+plots.save_figure(fig, "03_umap_kl");
 
 # %%
 result = {"preset": cfg.name, "commit": git_commit(), "run_dir": str(run_dir), "n_frames": int(len(X)),

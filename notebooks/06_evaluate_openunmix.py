@@ -87,7 +87,7 @@ signals = {"mixture": mixture, "true other": true_other, "estimated other": esti
            "oracle ratio mask (ceiling)": unmix_eval.oracle_irm(true_other, mixture - true_other,
                                                                 cfg.unmix.n_fft, cfg.unmix.n_hop)}
 fig = plots.spectrogram_grid(signals, rate, title=f"{track.name}")
-plots.save_figure(fig, "06_unmix_spectrograms")
+plots.save_figure(fig, "06_unmix_spectrograms");
 for name, audio in signals.items():
     print(name)
     display(embed_audio(audio, rate))
@@ -107,7 +107,7 @@ per_track = pd.DataFrame({t: {m: v["SDR"] for m, v in r.items()} for t, r in res
 display(per_track[["mixture", "unmix", "oracle_irm"]].round(2))
 order = {t: {m: result["per_track"][t][m] for m in ("mixture", "unmix", "oracle_irm")} for t in result["per_track"]}
 fig = plots.sdr_per_track(order, title=f"'other' from the full mixture ({result['model']}), {cfg.name} preset")
-plots.save_figure(fig, "06_unmix_sdr")
+plots.save_figure(fig, "06_unmix_sdr");
 
 # %%
 sdr = {m: result["median"][m]["SDR"] for m in ("mixture", "unmix", "oracle_irm")}

@@ -39,7 +39,7 @@ import os
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from mss_helpers import datasets, evaluate, mixit_data, paths, plots, plots_mixit
 from mss_helpers import separator as sep
@@ -48,6 +48,8 @@ from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.model import load_model
 from mss_helpers.autoencoder import ensure_autoencoder
+from mss_helpers.train import cap_note
+from mss_helpers.verify import gap_sentence
 
 seed_everything(0)
 
@@ -100,7 +102,7 @@ with torch.no_grad():
     outs = model(torch.from_numpy(y1 + y2)[None])  # (1, M, C, S)
     _, assign = sep.mixit_loss(outs, torch.from_numpy(np.stack([y1, y2]))[None], s.snr_max_db)
 fig = plots_mixit.mixture_of_mixtures(y1, y2, outs[0].numpy(), assign[0].numpy(), rate)
-plots.save_figure(fig, "07_mixture_of_mixtures")
+plots.save_figure(fig, "07_mixture_of_mixtures");
 
 # %% [markdown]
 # ## Training
@@ -111,12 +113,13 @@ plots.save_figure(fig, "07_mixture_of_mixtures")
 # %%
 history = json.loads((sep_run / "history.json").read_text())
 fig = plots_mixit.training_curves(history, title=f"MixIT training ({cfg.name})")
-plots.save_figure(fig, "07_training")
+plots.save_figure(fig, "07_training");
 steps = history["epochs"][-1]["step"]
 minutes = sum(e["seconds"] for e in history["epochs"]) / 60
-print(f"{steps} steps of {s.batch_size} pairs x {s.clip_s:.0f} s in {minutes:.1f} min "
-      f"({'stopped by the time limit' if history['stopped_early'] else 'all epochs'}); "
-      f"best validation loss {history['best_val']:.2f} dB at epoch {history['best_epoch']}")
+print(f"{steps} of {s.epochs * s.steps_per_epoch} planned steps of {s.batch_size} pairs x {s.clip_s:.0f} s "
+      f"in {minutes:.1f} min; best validation loss {history['best_val']:.2f} dB at epoch {history['best_epoch']}")
+if note := cap_note(sep_run, f"python -m mss_helpers train-separator --preset {cfg.name} --resume"):
+    display(Markdown(f"**{note}**"))
 
 # %% [markdown]
 # ## The table
@@ -172,7 +175,7 @@ rows += [_row(f"MixIT, ungrouped (all {s.n_outputs} outputs)", "mixit", "ungroup
 table = pd.DataFrame(rows)
 display(table.round(2))
 fig = plots_mixit.row_bars(table, title=f"Separating 'other' ({cfg.name}, test split, median SI-SDRi)")
-plots.save_figure(fig, "07_table")
+plots.save_figure(fig, "07_table");
 
 # %% [markdown]
 # ## Over-separation
@@ -189,7 +192,7 @@ for t in tracks:
                    "n_active": int(sg.active_outputs(outputs, s.energy_floor_db).sum())})
 counts = pd.DataFrame(counts)
 fig = plots_mixit.over_separation(counts, s.n_outputs, title=f"Over-separation ({cfg.name}, test split)")
-plots.save_figure(fig, "07_over_separation")
+plots.save_figure(fig, "07_over_separation");
 display(counts.describe().round(2))
 
 # %% [markdown]
@@ -208,7 +211,7 @@ signals = {"input": x, **{f"true: {n}": r for n, r in refs.items()},
            **{f"output {i + 1} (group {groups[i] + 1})": o for i, o in enumerate(outputs)},
            **{f"latent group {g + 1}": e for g, e in enumerate(sg.grouped_estimates(outputs, groups))}}
 fig = plots.spectrogram_grid(signals, rate, ncols=3, title=track.name)
-plots.save_figure(fig, "07_one_track")
+plots.save_figure(fig, "07_one_track");
 for name, audio in signals.items():
     print(name)
     display(embed_audio(audio, rate))
@@ -274,6 +277,9 @@ best_unsup = max(GROUPED,
 bu, orc = t[f"MixIT, {best_unsup}, k = n"], t["ORACLE: MixIT, oracle-grouped, k = n"]
 print(f"- Best unsupervised MixIT row at k = n: {best_unsup}, median SI-SDRi {bu:+.2f} dB "
       f"(NMF + clustering {t['NMF + clustering, k = n']:+.2f} dB; floor 0 by definition).")
+for d in GROUPED:  # the ranking of the groupings, each against the reproduction band
+    if d != best_unsup and not pd.isna(t[f"MixIT, {d}, k = n"]):
+        print(f"  - {gap_sentence(best_unsup, bu, d, t[f'MixIT, {d}, k = n'])}.")
 print(f"- The oracle grouping of the same outputs reaches {orc:+.2f} dB: the grouping leaves "
       f"{orc - bu:.2f} dB on the table; the ideal ratio mask reaches "
       f"{t['ORACLE: ideal ratio mask']:+.2f} dB.")

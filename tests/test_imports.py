@@ -27,6 +27,7 @@ LAYERS = {
     "config": 1, "audio": 1,
     "frames": 1,  # energy per frame and per-frame instrument labels (datasets, latents, separate)
     "synth": 1,  # soundfont synthesis of note lists
+    "verify": 1,  # a reproduction's numbers against the committed report's, within declared tolerances
     # 2-3: the embedded data set
     "scores": 2,  # music21 scores and arrangements
     "render": 3,

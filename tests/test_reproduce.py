@@ -40,6 +40,7 @@ def test_reproduce_record_says_whether_it_started_from_nothing(tmp_path, monkeyp
 
     monkeypatch.setattr(datasets, "ensure_dataset", lambda cfg: cfg.data.resolved_root().mkdir(parents=True, exist_ok=True))
     monkeypatch.setattr(reproduce, "update_readme", lambda preset: False)
+    monkeypatch.setattr(reproduce, "machine_record", lambda: {"cpu_model": "test cpu", "cpu_count": 2})
     import time
 
     first = reproduce.reproduce("tiny", started=time.time() - 5)
@@ -47,9 +48,45 @@ def test_reproduce_record_says_whether_it_started_from_nothing(tmp_path, monkeyp
     assert first["seconds"]["setup"] >= 5 and first["total_seconds"] >= first["seconds"]["setup"]
     saved = json.loads((tmp_path / "results" / "reproduce_tiny.json").read_text())
     assert saved["from_nothing"] is True and set(saved["seconds"]) == {"setup", "data", "01_do_thing"}
+    assert saved["capped_runs"] == [] and saved["machine"]["cpu_model"] == "test cpu"
     (tmp_path / "runs" / "ae_tiny_0123456789").mkdir(parents=True)
     second = reproduce.reproduce("tiny")
     assert second["from_nothing"] is False and second["reused_runs"] == ["ae_tiny_0123456789"]
     third = reproduce.reproduce("tiny", force=True)  # --force deletes the preset's data and runs first
     assert third["from_nothing"] is True
     assert "from nothing" in reproduce.timing_markdown(third)
+
+
+def test_a_capped_run_is_recorded_and_reproduce_exits_non_zero_naming_it(tmp_path, monkeypatch, capsys):
+    """The safety net fired: the record lists the run, and the command says how to continue it."""
+    from mss_helpers import cli, train
+    from mss_helpers.config import get_config
+
+    monkeypatch.setenv("MSS_RUNS_DIR", str(tmp_path / "runs"))
+    cfg = get_config("tiny")
+    ae = reproduce.report_runs(cfg)[0]
+    ae.mkdir(parents=True)
+    cap = {"max_minutes": 40.0, "step": 8009, "planned_steps": 9600}
+    (ae / "done.json").write_text(json.dumps({"step": 8009, "stopped_early": True, "capped": cap}))
+    (ae / "last.pt").write_bytes(b"")
+    assert reproduce.capped_runs(cfg) == [{"run": ae.name, **cap}]
+
+    def fake(preset, **kw):
+        if kw["resume"]:  # --resume: the capped run is no longer finished, its checkpoint is kept
+            for d in reproduce.report_runs(cfg):
+                train.finished_run(d, resume=True)
+        return {"capped_runs": reproduce.capped_runs(cfg)}
+
+    monkeypatch.setattr(reproduce, "reproduce", fake)
+    monkeypatch.setattr(reproduce, "verify_line", lambda preset: "verify: (skipped)")
+    assert cli.main(["reproduce", "--preset", "tiny"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: run {ae.name} stopped at its 40.0-minute safety net at step 8009 of 9600")
+    assert err.endswith("reproduce --preset tiny --resume (the checkpoint is kept)") and "\n" not in err
+    assert cli.main(["reproduce", "--preset", "tiny", "--resume"]) == 0
+    assert (ae / "last.pt").is_file() and not (ae / "done.json").exists()
+
+
+def test_machine_record_names_the_cpu_and_threads():
+    record = reproduce.machine_record(score=False)
+    assert record["cpu_count"] >= 1 and record["torch_threads"] >= 1 and record["cpu_model"]

@@ -301,3 +301,55 @@ def test_search_csv_reads_a_runs_steps_and_minutes(tmp_path, monkeypatch):
     (tmp_path / "history.json").write_text(json.dumps(history))
     read, timing = search_csv.training_run(tmp_path)
     assert read == history and timing == {"steps": 140, "minutes": 0.71}
+
+
+def test_the_safety_net_caps_a_run_records_it_and_resume_finishes_every_step(tmp_path):
+    """A wall-clock cap is a safety net: the run is recorded as capped, and --resume ends on all its steps."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 3)
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    loader = DataLoader(TensorDataset(x, y), batch_size=8, shuffle=False)  # the same batches every epoch
+
+    def loss_fn(m, b, step):
+        loss = torch.mean((m(b[0]) - b[1]) ** 2)
+        return loss, {"mse": float(loss.detach())}
+
+    torch.manual_seed(1)
+    straight_model = torch.nn.Linear(3, 1)
+    run_fit(straight_model, loss_fn, loader, tmp_path / "straight", epochs=3)
+
+    torch.manual_seed(1)
+    model = torch.nn.Linear(3, 1)
+    history = run_fit(model, loss_fn, loader, tmp_path / "capped", epochs=3, max_minutes=1e-9)
+    assert history["capped"] == {"max_minutes": 1e-9, "step": 1, "planned_steps": 12}
+    assert train.capped(tmp_path / "capped") == history["capped"]
+    assert train.capped(tmp_path / "straight") is None
+    note = train.cap_note(tmp_path / "capped", "python -m mss_helpers train --resume")
+    assert "step 1 of 12" in note and "--resume" in note
+    assert train.cap_note(tmp_path / "straight", "x") is None
+
+    assert not train.finished_run(tmp_path / "capped", resume=True)  # a capped run is not finished for --resume
+    torch.manual_seed(1)
+    model = torch.nn.Linear(3, 1)
+    resumed = run_fit(model, loss_fn, loader, tmp_path / "capped", epochs=3, resume=True)
+    assert resumed["capped"] is None and resumed["resumed_after_caps"][0]["step"] == 1
+    assert [(e["epoch"], e["steps"]) for e in resumed["epochs"]] == [(1, 4), (2, 4), (3, 4)]
+    assert json.loads((tmp_path / "capped" / "done.json").read_text())["step"] == 12
+    assert torch.allclose(model.weight, straight_model.weight, atol=1e-6)  # the batches it had were replayed
+
+
+def test_the_safety_net_is_not_part_of_a_runs_name():
+    from mss_helpers.config import config_hash, get_config
+
+    cfg = get_config("cpu")
+    longer = cfg.replace(train={"max_minutes": 400.0}, separator={"max_minutes": None})
+    assert config_hash(longer, "data", "model", "train") == config_hash(cfg, "data", "model", "train")
+    assert config_hash(longer, "data", "separator") == config_hash(cfg, "data", "separator")
+    assert config_hash(longer) == config_hash(cfg)
+    more_steps = cfg.replace(train={"epochs": cfg.train.epochs + 1})
+    assert config_hash(more_steps, "data", "model", "train") != config_hash(cfg, "data", "model", "train")
+
+
+def test_cpu_score_times_a_fixed_number_of_steps():
+    score = autoencoder.cpu_score(steps=2)
+    assert score["seconds"] > 0 and "2 training steps" in score["what"]
