@@ -24,7 +24,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $@
 
 # ffmpeg (musdb/museval need it even for wav folders) and the FluidR3_GM soundfont.
-$(SYSSTAMP):
+$(SYSSTAMP): scripts/install_system_deps.sh
 	@bash scripts/install_system_deps.sh
 	@mkdir -p $(VENV) && touch $@
 

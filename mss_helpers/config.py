@@ -45,6 +45,11 @@ class DataConfig:
     rest_prob: float = 0.2  # chance an instrument rests for a whole bar
     min_sounding_share: float = 0.3  # least share of the excerpt each instrument of "other" holds notes
     render_version: int = 3  # bumped when the renderer's output changes (3: no silent instruments, levelled)
+    # "realistic": chords, strums and pads from the harmony, a humanised performance, several soundfonts and
+    # programs, a simulated room per track and loudness-levelled wet stems (issue 20); "clean": one monophonic
+    # part per instrument, dry point-source pans, one soundfont (the report's first data set).
+    style: str = "realistic"
+    rt60_range_s: tuple[float, float] = (0.2, 0.8)  # realistic: the room's reverberation time, drawn per track
     seed: int = 0
     max_pieces: int = 48  # music21 scores drawn on (fewer for tiny)
     source: str = "other"  # input to the AE/separation: "other" or "unmix"
@@ -62,6 +67,8 @@ class DataConfig:
                 "max_other", "rest_prob", "seed", "max_pieces", "min_sounding_share", "render_version")
         if self.extra_train:  # only when set, so the roots of sets without extra tracks keep their names
             keys += ("extra_train",)
+        if self.style != "clean":  # likewise: the clean render keeps the root names it always had
+            keys += ("style", "rt60_range_s")
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True)
         total = self.n_tracks + self.extra_train
         return f"{total}t_{int(self.render_rate)}hz_" + hashlib.sha1(blob.encode()).hexdigest()[:8]

@@ -129,7 +129,7 @@ def markdown_table(df, floatfmt: str = "{:.2f}") -> str:
 def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, methods=None, ks=None,
                    out_dir=None, examples_dir=None, example_tracks: int = 2, progress: bool = True,
                    write_results: bool | None = None, max_tracks: int | None = None, jobs: int | None = None,
-                   resume: bool = True):
+                   resume: bool = True, results_name: str | None = None):
     """Separate every track of ``split`` with every method and score it.
 
     Parameters
@@ -146,6 +146,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
         ``example_tracks`` tracks are written there (``examples.write_example``)
     write_results : also write ``results_dir()/separation_<preset>.csv`` and
         ``.md``; default: when ``root`` is the preset's own data set
+    results_name : the stem of those files instead of ``separation_<preset>``
+        (``separation_<preset>_clean``: the preset's models on the clean set)
     max_tracks : only the first tracks (quick looks)
     jobs : worker processes (default ``min(2, cpu_count)``); tracks are
         separated in parallel, rows come back in track order as with ``jobs=1``
@@ -227,11 +229,76 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
             "separation_seconds": {m: round(v, 1) for m, v in timing.items()}, "config": config_to_dict(cfg)}
     _write_outputs(df, summary, meta, out_dir, "separation", "summary")
     if write_results if write_results is not None else own_root:
-        _write_outputs(df, summary, meta, paths.results_dir(), f"separation_{cfg.name}",
-                       f"separation_{cfg.name}")
+        name = results_name or f"separation_{cfg.name}"
+        _write_outputs(df, summary, meta, paths.results_dir(), name, name)
     df.attrs["failed_tracks"] = failed
     df.attrs["n_tracks"] = len(names)
     return df
+
+
+# --- the key rows of the report, side by side for the two render styles ---------------------------
+
+FRAME_METHODS = ("kmeans", "agglomerative", "dbscan", "gmm", "spectral", "hdbscan")
+MIXIT_GROUPINGS = ("latent-grouped", "feature-grouped", "envelope-grouped")
+
+
+def key_rows(summary) -> "pandas.DataFrame":  # noqa: F821
+    """The report's key rows out of one or more :func:`summarize` tables (concatenated), at k = n.
+
+    Rows: mixture, oracle IRM, oracle frames, NMF, the best latent-frame clustering (k = n, or auto for the
+    density methods), the best unsupervised MixIT grouping and pan clustering; each with the method/decoding
+    it came from, the median SI-SDRi and SI-SDR and the pair count. Rows whose method was not run are left out.
+    """
+    import pandas as pd
+
+    s = summary.assign(k_label=summary["k_label"].astype(str)).dropna(subset=["si_sdri_db"])
+    s = s.drop_duplicates(["method", "decoding", "k_label"])
+    at_n = s[s.k_label == "n"]
+    picks = [("mixture (floor)", at_n[at_n.method == "mixture"]),
+             ("oracle IRM (ceiling)", at_n[at_n.method == "oracle_irm"]),
+             ("oracle frames (frame ceiling)", at_n[at_n.method == "oracle_frames"]),
+             ("NMF + clustering", at_n[at_n.method == "nmf"]),
+             ("best latent-frame clustering", s[s.method.isin(FRAME_METHODS) & s.k_label.isin(["n", "auto"])]),
+             ("best MixIT grouping", at_n[(at_n.method == "mixit") & at_n.decoding.isin(MIXIT_GROUPINGS)]),
+             ("pan clustering (stereo)", at_n[at_n.method == "pan"])]
+    rows = []
+    for label, cand in picks:
+        if len(cand):
+            r = cand.loc[cand.si_sdri_db.idxmax()]
+            rows.append({"row": label, "from": f"{r.method}/{r.decoding}/k={r.k_label}",
+                         "si_sdri_db": float(r.si_sdri_db), "si_sdr_db": float(r.si_sdr_db), "pairs": int(r.pairs)})
+    return pd.DataFrame(rows, columns=["row", "from", "si_sdri_db", "si_sdr_db", "pairs"]).set_index("row")
+
+
+def styles_side_by_side(summaries: dict) -> "pandas.DataFrame":  # noqa: F821
+    """``{style: summarize table}`` -> one row per key row, ``<style> SI-SDRi`` and ``<style> from`` columns."""
+    import pandas as pd
+
+    parts = []
+    for style, summary in summaries.items():
+        k = key_rows(summary)
+        parts.append(k[["si_sdri_db", "from"]].rename(columns={"si_sdri_db": f"{style} SI-SDRi",
+                                                                "from": f"{style} from"}))
+    return pd.concat(parts, axis=1)
+
+
+def style_findings(side, band_db: float, a: str = "realistic", b: str = "clean") -> list[str]:
+    """Sentences on which key rows hold across the two styles (a gap under ``band_db`` counts as holding)."""
+    out = []
+    for row in side.index:
+        x, y = side.at[row, f"{a} SI-SDRi"], side.at[row, f"{b} SI-SDRi"]
+        if _isna(x) or _isna(y):
+            continue
+        if abs(x - y) < band_db:
+            verdict = "holds on both"
+        else:
+            verdict = f"{'gains' if x > y else 'loses'} {abs(x - y):.1f} dB on the {a} set"
+        out.append(f"{row}: {x:+.2f} dB {a}, {y:+.2f} dB {b}: {verdict}")
+    return out
+
+
+def _isna(x) -> bool:
+    return x is None or (isinstance(x, float) and x != x)
 
 
 def default_jobs() -> int:

@@ -351,3 +351,26 @@ def instrument_results(df, metric: str = "si_sdri_db", k_label: str = "n", ax=No
     ax.set_title(title)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def style_card(instruments, fig=None, title: str = ""):
+    """The data card of two render styles: per instrument of "other", the spread of its inter-channel level
+    ratio and its polyphony, one box per style (``instruments``: :func:`mss_helpers.datacard.instrument_card`
+    of both sets)."""
+    fig = fig or plt.figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
+    order = sorted(instruments["style"].unique())
+    palette = dict(zip(order, sns.color_palette("Set2", len(order))))
+    for ax, (col, label) in zip(axes, (("ild_iqr_db", "inter-channel level ratio IQR (dB)"),
+                                       ("polyphony", "share of sounding frames with 2+ notes"))):
+        data = instruments.dropna(subset=[col])
+        sns.boxplot(data=data, x=col, y="instrument", hue="style", hue_order=order, palette=palette,
+                    fliersize=2, ax=ax)
+        ax.set_xlabel(label)
+        ax.set_ylabel("")
+    if axes[1].get_legend() is not None:  # one legend for both panels
+        axes[1].get_legend().remove()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -29,6 +29,13 @@ so the files on disk satisfy ``mixture == vocals + drums + bass + other`` and
 instrument stems in a sibling tree, ``<root>/other_stems/<split>/<track>/<instrument>.wav``.
 Rendering is deterministic for a given seed. Test tracks use scores that no
 training track uses.
+
+The ``realistic`` style (``DataConfig.style``, :func:`render_realistic_track`)
+renders each stem on a soundfont and program drawn per track, through an
+optional compressor/EQ (pedalboard), places every stem of the track in one
+simulated room picked up by two spaced microphones (:mod:`mss_helpers.room`),
+and levels the *wet* stems by their loudness (pyloudnorm), so the reference
+instruments are the stems as the mix hears them and the sums stay exact.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ from . import audio as audio_io
 from .config import Config, DataConfig, config_to_dict, get_config
 from .errors import ConfigError, DataRootError, SoundfontError  # noqa: F401  (re-exported)
 from .scores import INSTRUMENTS, Score, arrange, load_scores
-from .synth import find_soundfont, pan, quantise, render_notes  # noqa: F401  (find_soundfont re-exported)
+from .synth import find_soundfont, find_soundfonts, pan, quantise, render_notes  # noqa: F401  (re-exported)
+from .textures import pitch_range, polyphony
 
 STEMS = ("vocals", "drums", "bass", "other")
 LEVEL_HOP_S = 0.05  # frames for levels and sounding shares (as datasets.track_table)
@@ -140,12 +148,16 @@ def instrument_summary(metas) -> "pandas.DataFrame":  # noqa: F821
 # --- one track -------------------------------------------------------------------------------
 
 
-def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont: Path) -> tuple[dict, dict]:
+def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont) -> tuple[dict, dict]:
     """Render one track; returns ``(stems, meta)`` with ``stems[name] = (2, samples)`` float32.
 
     ``stems`` holds ``vocals, drums, bass, other, mixture`` and ``other/<instrument>``.
-    ``track_seed`` is anything ``numpy.random.default_rng`` accepts.
+    ``track_seed`` is anything ``numpy.random.default_rng`` accepts. ``soundfont`` is one path
+    (``clean``) or the list the ``realistic`` style draws from.
     """
+    if dcfg.style == "realistic":
+        return render_realistic_track(score, dcfg, track_seed, list(np.atleast_1d(soundfont)))
+    soundfont = Path(np.atleast_1d(soundfont)[0])
     rng = np.random.default_rng(track_seed)
     rate = dcfg.render_rate
     n = int(round(dcfg.duration_s * rate))
@@ -166,14 +178,8 @@ def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont: Path) ->
         position = float(rng.uniform(-0.6, 0.6)) if key not in ("bass", "vocals") else float(rng.uniform(-0.1, 0.1))
         stems[key] = pan(x * 10 ** (gain_db / 20), position)
         gains[key], pans[key] = round(gain_db, 2), round(position, 3)
-    # One scale for the whole track keeps the sums exact and the mixture below clipping.
-    total = sum(stems.values())
-    scale = min(0.9 / max(float(np.max(np.abs(total))), 1e-6), 1.0)
-    for key in stems:
-        stems[key] = quantise(stems[key] * scale)
     names = arr.instruments
-    stems["other"] = sum(stems["other/" + name] for name in names)
-    stems["mixture"] = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    scale = _finish(stems, names)  # one scale for the whole track keeps the sums exact, the mixture unclipped
     levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
     silent = [name for name in names if levels[name]["silent"]]
     if silent:  # scores.arrange guarantees notes; silence here would be a renderer bug, not bad luck
@@ -185,7 +191,83 @@ def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont: Path) ->
         "windows": arr.windows, "tempo_bpm": round(arr.tempo_bpm, 2), "start_bar": arr.start_bar,
         "gains_db": gains, "pans": pans, "scale": scale, "levels": levels, "rate": rate,
         "duration_s": dcfg.duration_s, "render_version": dcfg.render_version,
-        "seed": [int(s) for s in np.atleast_1d(track_seed)], "soundfont": Path(soundfont).name,
+        "seed": [int(s) for s in np.atleast_1d(track_seed)], "soundfont": Path(soundfont).name, "style": "clean",
+        "other": {name: {"soundfont": Path(soundfont).name, "program": INSTRUMENTS[name][0], "texture": "line",
+                         "polyphony": round(polyphony(arr.events["other/" + name], dcfg.duration_s), 4),
+                         "pitch_range": pitch_range(arr.events["other/" + name])} for name in names},
+    }
+    return stems, meta
+
+
+def _finish(stems: dict, names: list) -> float:
+    """Scale the track once (mixture below clipping), quantise every stem, and build the exact sums in place."""
+    total = sum(stems.values())
+    scale = min(0.9 / max(float(np.max(np.abs(total))), 1e-6), 1.0)
+    for key in stems:
+        stems[key] = quantise(stems[key] * scale)
+    stems["other"] = sum(stems["other/" + name] for name in names)
+    stems["mixture"] = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
+    return scale
+
+
+def render_realistic_track(score: Score, dcfg: DataConfig, track_seed, soundfonts: list) -> tuple[dict, dict]:
+    """One ``realistic`` track (see the module docstring): returns ``(stems, meta)`` like :func:`render_track`.
+
+    ``meta["other"][instrument]`` records ``soundfont``, ``program``, ``texture``, ``polyphony`` (share of its
+    sounding frames with two or more notes), ``pitch_range``, ``span`` (bars it plays), ``effects`` and
+    ``loudness_lufs``; ``meta["room"]`` the room with its drawn and measured ``rt60_s``.
+    """
+    from . import room as rooms
+
+    rng = np.random.default_rng(track_seed)
+    rate = dcfg.render_rate
+    n = int(round(dcfg.duration_s * rate))
+    arr = arrange(score, dcfg, rng)
+    keys = list(arr.events)
+    fonts = {key: Path(soundfonts[int(rng.integers(len(soundfonts)))]) for key in keys}
+    dry, effects = {}, {}
+    for key in keys:
+        x = render_notes(arr.events[key], arr.programs[key] or 0, n, rate, fonts[key], drums=key == "drums")
+        effects[key] = rooms.draw_effects(rng) if key.startswith("other/") else []
+        dry[key] = rooms.apply_effects(x, rate, effects[key])
+    space = rooms.draw_room(keys, rng, dcfg.rt60_range_s)
+    rirs = rooms.impulse_responses(space, rate)
+    stems, lufs = {}, {}
+    for key in keys:
+        wet = rooms.place(dry[key], rirs[key])
+        # Loudness targets from one range for every stem (drums 3 LU lower): nobody is loud by construction.
+        target = -26.0 + float(rng.uniform(-5, 3)) - (3.0 if key == "drums" else 0.0)
+        stems[key], _ = rooms.level_to(wet, rate, target)
+        lufs[key] = rooms.loudness_lufs(stems[key], rate)
+    names = arr.instruments
+    scale = _finish(stems, names)
+    levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
+    silent = [name for name in names if levels[name]["silent"]]
+    if silent:
+        raise RuntimeError(f"{score.name}: {silent} below {SILENT_DB} dBFS after rendering")
+    rt60 = float(np.median([rooms.measured_rt60_s(rirs[k][0], rate) for k in keys]))
+    meta = {
+        "piece": score.name, "instruments": names, "style": "realistic",
+        "programs": {name: arr.programs["other/" + name] for name in names},
+        "parts": arr.parts, "rest_bars": arr.rest_bars, "coverage": arr.coverage, "redrawn": arr.redrawn,
+        "windows": arr.windows, "tempo_bpm": round(arr.tempo_bpm, 2), "tempo_drift": round(arr.tempo_drift, 4),
+        "start_bar": arr.start_bar, "scale": scale, "levels": levels, "rate": rate,
+        "duration_s": dcfg.duration_s, "render_version": dcfg.render_version,
+        "seed": [int(s) for s in np.atleast_1d(track_seed)],
+        "soundfont": sorted({f.name for f in fonts.values()}),
+        "stems": {k: {"soundfont": fonts[k].name, "program": arr.programs[k], "effects": effects[k],
+                      "loudness_lufs": None if lufs[k] is None else round(lufs[k], 2)} for k in keys},
+        "other": {name: {"soundfont": fonts["other/" + name].name, "program": arr.programs["other/" + name],
+                         "texture": arr.textures[name], "span": arr.spans[name],
+                         "polyphony": round(polyphony(arr.events["other/" + name], dcfg.duration_s), 4),
+                         "pitch_range": pitch_range(arr.events["other/" + name]),
+                         "effects": effects["other/" + name],
+                         "loudness_lufs": None if lufs["other/" + name] is None else round(lufs["other/" + name], 2)}
+                  for name in names},
+        "room": {"dims_m": [round(v, 2) for v in space.dims_m], "rt60_target_s": round(space.rt60_target_s, 3),
+                 "rt60_s": round(rt60, 3), "absorption": round(space.absorption, 4), "max_order": space.max_order,
+                 "mics_m": [[round(v, 2) for v in m] for m in space.mics_m],
+                 "sources_m": {k: [round(v, 2) for v in p] for k, p in space.sources_m.items()}},
     }
     return stems, meta
 
@@ -247,7 +329,7 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
                           "change --test or --tracks")
     if dcfg.extra_train < 0:
         raise ConfigError(f"extra_train must be 0 or more, got {dcfg.extra_train}; change --extra-train")
-    soundfont = find_soundfont()
+    soundfont = find_soundfonts() if dcfg.style == "realistic" else find_soundfont()
     cache_dir = root.parent / ".score_cache"
     scores = load_scores(dcfg.max_pieces, dcfg.seed, cache_dir)
     if len(scores) < 2:
@@ -295,7 +377,8 @@ def render_dataset(cfg: Config | DataConfig | None = None, root=None, workers: i
     metas = [json.loads(p.read_text()) for p in sorted(root.glob("*/*/meta.json"))]
     manifest = {"config": config_to_dict(cfg) if isinstance(cfg, Config) else None,
                 "data": {k: getattr(dcfg, k) for k in dcfg.__dataclass_fields__},
-                "soundfont": str(soundfont), "scores": {"train": [s.name for s in train_scores],
+                "soundfont": [str(s) for s in np.atleast_1d(soundfont)], "style": dcfg.style,
+                "scores": {"train": [s.name for s in train_scores],
                                                         "test": [s.name for s in test_scores]},
                 "instruments": sorted(INSTRUMENTS),
                 "silent_instruments": sum(lv["silent"] for m in metas for lv in m.get("levels", {}).values())}
@@ -314,13 +397,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="seconds per track")
     parser.add_argument("--rate", type=int, default=None, help="sample rate of the files (Hz)")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--style", choices=("realistic", "clean"), default=None,
+                        help="render style (default: the preset's; realistic for cpu)")
 
 
 def run(args) -> int:
     cfg = get_config(args.preset)
     changes = {k: v for k, v in {"n_tracks": args.tracks, "n_test": args.test, "seed": args.seed,
                                  "duration_s": args.duration, "render_rate": args.rate,
-                                 "extra_train": args.extra_train}.items() if v is not None}
+                                 "extra_train": args.extra_train, "style": args.style}.items() if v is not None}
     if changes:
         cfg = cfg.replace(data=changes)
     root = render_dataset(cfg, root=args.root, workers=args.workers)

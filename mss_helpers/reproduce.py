@@ -34,6 +34,7 @@ from . import paths
 from .config import get_config, git_commit
 from .datasets import estimates_root
 from .errors import RunNotFoundError, UserError
+from .provenance import capped_runs, machine_record, report_runs
 
 NOTEBOOK_DIR = paths.PROJ_ROOT / "notebooks"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
@@ -45,42 +46,6 @@ class NotebookError(RuntimeError):
 
 class CappedRunError(UserError):
     """A run of the report stopped at its wall-clock safety net before its last step."""
-
-
-def report_runs(cfg) -> list[Path]:
-    """The run folders of the report that a safety net can cap: the autoencoder, its KL-ablation arms and
-    the MixIT separator (Open-Unmix's small model has no time limit)."""
-    from .autoencoder import ae_run_dir, kl_ablation_configs
-    from .separator import separator_run_dir
-
-    return [ae_run_dir(cfg), *(ae_run_dir(c) for c in kl_ablation_configs(cfg).values()), separator_run_dir(cfg)]
-
-
-def capped_runs(cfg) -> list[dict]:
-    """``[{"run", "max_minutes", "step", "planned_steps"}]`` for each report run its safety net stopped."""
-    from .train import capped
-
-    return [{"run": d.name, **cap} for d in report_runs(cfg) if (cap := capped(d))]
-
-
-def machine_record(score: bool = True) -> dict:
-    """The machine a reproduction ran on: CPU model, cores, torch threads and a short fixed CPU score."""
-    import platform
-
-    import torch
-
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [ln.split(":", 1)[1].strip() for ln in cpuinfo.read_text().splitlines() if ln.startswith("model name")]
-        model = names[0] if names else model
-    record = {"cpu_model": model, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-              "torch": torch.__version__, "python": platform.python_version()}
-    if score:
-        from .autoencoder import cpu_score
-
-        record["cpu_score"] = cpu_score()
-    return record
 
 
 def numbered_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -121,9 +86,9 @@ def _forget_preset(cfg) -> None:
         for p in runs.iterdir():
             if _is_preset_run(p.name, cfg.name):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
-    root = cfg.data.resolved_root()
-    if not cfg.data.root and root.is_dir():
-        shutil.rmtree(root)
+    for data in _preset_roots(cfg):
+        if not cfg.data.root and data.is_dir():
+            shutil.rmtree(data)
     estimates = estimates_root(cfg)  # Open-Unmix estimates of "other", cached beside the data
     if estimates.is_dir():
         shutil.rmtree(estimates)
@@ -133,8 +98,13 @@ def _preset_state(cfg) -> dict:
     """What of the preset exists already: the data set and its training runs."""
     runs = paths.runs_dir()
     cached = sorted(p.name for p in runs.iterdir() if _is_preset_run(p.name, cfg.name)) if runs.is_dir() else []
-    return {"data_existed": cfg.data.resolved_root().is_dir() or estimates_root(cfg).is_dir(),
+    return {"data_existed": any(r.is_dir() for r in _preset_roots(cfg)) or estimates_root(cfg).is_dir(),
             "runs_existed": cached}
+
+
+def _preset_roots(cfg) -> list[Path]:
+    """The preset's data set and the clean render the notebooks compare it with."""
+    return [cfg.data.resolved_root(), cfg.replace(data={"style": "clean"}).data.resolved_root()]
 
 
 def _is_preset_run(name: str, preset: str) -> bool:
@@ -242,6 +212,12 @@ def results_markdown(preset: str = "cpu") -> str:
                      "without labels, "
                      "`oracle-grouped` is MixIT's ceiling with a greedy oracle grouping; every k in "
                      f"`results/separation_mixit_{preset}.md`)\n\n" + headline_table(mixit))
+    side = styles_markdown(preset)
+    if side:
+        parts.append("**The two renders side by side** (key rows at k = n, median SI-SDRi dB; the same models, "
+                     "trained on the realistic set, score both test splits; `from` names the row's method; every "
+                     f"row in `results/separation_{preset}_clean.md` and `results/separation_mixit_{preset}_clean.md`)"
+                     "\n\n" + side)
     cost = out / f"separation_unmix_{preset}.md"
     if cost.exists():
         parts.append("**What the Open-Unmix first stage costs** (median SI-SDR against the true instruments, dB, "
@@ -260,6 +236,22 @@ def results_markdown(preset: str = "cpu") -> str:
     if rep.exists():
         parts.append(timing_markdown(json.loads(rep.read_text())))
     return "\n\n".join(parts) if parts else "_No results yet: run `make reproduce`._"
+
+
+def styles_markdown(preset: str = "cpu") -> str | None:
+    """The key rows of both render styles, from the four separation CSVs in ``results/`` (None if missing)."""
+    import pandas as pd
+
+    from .evaluate import markdown_table, styles_side_by_side, summarize
+
+    out = paths.results_dir()
+    files = {"realistic": [f"separation_{preset}.csv", f"separation_mixit_{preset}.csv"],
+             "clean": [f"separation_{preset}_clean.csv", f"separation_mixit_{preset}_clean.csv"]}
+    if not all((out / f).is_file() for names in files.values() for f in names):
+        return None
+    summaries = {style: pd.concat([summarize(pd.read_csv(out / f, keep_default_na=False, na_values=[""]))
+                                   for f in names]) for style, names in files.items()}
+    return markdown_table(styles_side_by_side(summaries).reset_index())
 
 
 def timing_markdown(record: dict) -> str:

@@ -10,6 +10,14 @@ given another part, then its rest bars are dropped, and if no part of the score
 sounds enough in the window, a new window is drawn (:func:`draw_parts`,
 :func:`arrange`). Every draw comes from the track's seeded generator, so an
 arrangement is deterministic for a given seed.
+
+Two styles (``DataConfig.style``): ``clean`` gives every instrument of "other" one
+monophonic part of the score on one program, on an exact tempo; ``realistic``
+(:func:`arrange_realistic`) draws each instrument's program from its family and
+a texture from the piece's harmony (music21 ``chordify``; :mod:`mss_helpers.textures`):
+piano comping or breaking chords, guitar strums, pads holding chords, arpeggios,
+beside single lines, with a drifting tempo, humanised onsets and velocities, and
+instruments that enter late or leave early.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import DataConfig
+from . import textures
 
 # name -> (General MIDI program, 0-based; octave shift applied to its part)
 INSTRUMENTS: dict[str, tuple[int, int]] = {
@@ -41,12 +50,16 @@ MAX_WINDOWS = 20  # excerpt windows tried before a score counts as unusable for 
 
 @dataclass(frozen=True)
 class Score:
-    """One piece as note lists: ``parts[i] = [(onset_ql, duration_ql, midi_pitch), ...]``."""
+    """One piece as note lists: ``parts[i] = [(onset_ql, duration_ql, midi_pitch), ...]``.
+
+    ``chords`` is its harmony, music21's ``chordify``: ``[(onset_ql, duration_ql, (pitches...)), ...]``.
+    """
 
     name: str
     parts: tuple
     bar_ql: float
     total_ql: float
+    chords: tuple = ()
 
 
 def list_pieces(composer: str, ext: str) -> list[str]:
@@ -80,11 +93,12 @@ def load_scores(max_pieces: int, seed: int = 0, cache_dir: Path | None = None) -
 def load_score(path: str, cache_dir: Path | None = None) -> Score | None:
     """Parse a corpus file into note lists (cached as JSON); None if it has < 4 usable parts."""
     key = path.split("/corpus/")[-1].replace("/", "__")
-    cache = cache_dir / f"{key}.json" if cache_dir else None
+    cache = cache_dir / f"{key}.v2.json" if cache_dir else None  # v2: with the chords
     if cache is not None and cache.is_file():
         d = json.loads(cache.read_text())
         return None if d is None else Score(d["name"], tuple(tuple(map(tuple, p)) for p in d["parts"]),
-                                            d["bar_ql"], d["total_ql"])
+                                            d["bar_ql"], d["total_ql"],
+                                            tuple((o, q, tuple(ps)) for o, q, ps in d["chords"]))
     from music21 import converter
 
     score = converter.parse(path).stripTies()
@@ -102,12 +116,14 @@ def load_score(path: str, cache_dir: Path | None = None) -> Score | None:
     result = None
     if len(parts) >= 4 and total >= 4 * bar_ql:
         parts.sort(key=lambda p: -np.mean([m for _, _, m in p]))  # top voice first
-        result = Score(key.rsplit(".", 1)[0], tuple(tuple(p) for p in parts), bar_ql, total)
+        chords = tuple((float(c.offset), float(c.quarterLength), tuple(sorted(int(p.midi) for p in c.pitches)))
+                       for c in score.chordify().flatten().getElementsByClass("Chord"))
+        result = Score(key.rsplit(".", 1)[0], tuple(tuple(p) for p in parts), bar_ql, total, chords)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(None if result is None else
                                     {"name": result.name, "parts": result.parts, "bar_ql": bar_ql,
-                                     "total_ql": total}))
+                                     "total_ql": total, "chords": result.chords}))
     return result
 
 
@@ -206,6 +222,9 @@ class Arrangement:
     coverage: dict = field(default_factory=dict)
     redrawn: dict = field(default_factory=dict)
     windows: int = 1
+    textures: dict = field(default_factory=dict)  # realistic: instrument -> texture ("line" for a score part)
+    spans: dict = field(default_factory=dict)  # realistic: instrument -> [first, last) bar it plays
+    tempo_drift: float = 0.0  # realistic: relative tempo change over the excerpt
 
 
 def _candidates(name: str, order: list[int], first: int) -> list[tuple[int, ...]]:
@@ -225,8 +244,15 @@ def arrange(score: Score, dcfg: DataConfig, rng) -> Arrangement:
 
     Every instrument of "other" gets parts whose notes cover at least
     ``dcfg.min_sounding_share`` of the excerpt; a window in which some instrument
-    cannot reach that share with any part is replaced by a new one.
+    cannot reach that share with any part is replaced by a new one. ``dcfg.style``
+    ``"realistic"`` goes to :func:`arrange_realistic`.
     """
+    if dcfg.style == "realistic":
+        return arrange_realistic(score, dcfg, rng)
+    if dcfg.style != "clean":
+        from .errors import ConfigError
+
+        raise ConfigError(f"DataConfig.style must be 'clean' or 'realistic', got {dcfg.style!r}")
     length_s = dcfg.duration_s
     bpm = float(rng.uniform(72, 132))
     spq = 60.0 / bpm  # seconds per quarter note
@@ -276,4 +302,85 @@ def arrange(score: Score, dcfg: DataConfig, rng) -> Arrangement:
         arr.programs["other/" + name] = program
         arr.parts[name], arr.rest_bars[name], arr.redrawn[name] = list(idx), sorted(rests), how
         arr.coverage[name] = round(coverage([n for i in idx for n in parts[i]], length_ql, score.bar_ql, rests), 3)
+    return arr
+
+
+VOCAL_PROGRAMS = (52, 53, 54)  # choir aahs, voice oohs, synth voice
+BASS_PROGRAMS = (32, 33, 34, 35, 38)  # acoustic, finger, pick, fretless, synth bass
+
+
+def arrange_realistic(score: Score, dcfg: DataConfig, rng) -> Arrangement:
+    """The ``realistic`` style: programs drawn per family, chord textures from the harmony, a performance.
+
+    Piano, guitar and pads always play chords (:data:`textures.FAMILIES`); strings, organ, brass and the
+    synth lead draw a chord texture or a score part. A track where nobody drew a chord texture gives its
+    first instrument one. Each instrument may enter late or leave early (never below
+    ``dcfg.min_sounding_share`` of the excerpt); the whole track, vocals, bass and drums included, follows
+    one drifting tempo with humanised onsets (about +-15 ms) and velocities.
+    """
+    bpm = float(rng.uniform(72, 132))
+    spq = 60.0 / bpm
+    length_ql = dcfg.duration_s / spq
+    bar = score.bar_ql
+    n_bars = int(np.ceil(length_ql / bar))
+    n_bars_total = max(int(score.total_ql // bar), 1)
+    n_other = int(rng.integers(dcfg.min_other, dcfg.max_other + 1))
+    names = [str(n) for n in rng.choice(sorted(INSTRUMENTS), size=min(n_other, len(INSTRUMENTS)), replace=False)]
+    draws = {n: rng.choice(textures.FAMILIES[n][1]) for n in names}
+    if not any(t in textures.POLYPHONIC for t in draws.values()):  # nobody plays two notes at once: one will
+        draws[names[0]] = next((t for t in textures.FAMILIES[names[0]][1] if t in textures.POLYPHONIC), "pad")
+    seconds, drift = textures.tempo_map(spq, length_ql, rng)
+    for window in range(1, MAX_WINDOWS + 1):
+        start_bar = int(rng.integers(0, max(n_bars_total - int(length_ql // bar), 1)))
+        parts = [excerpt(p, start_bar * bar, length_ql, score.total_ql) for p in score.parts]
+        chords = excerpt(score.chords, start_bar * bar, length_ql, score.total_ql)
+        order = [int(i) for i in rng.permutation(len(parts))]
+        chosen = {}
+        for i, name in enumerate(names):
+            if draws[name] == "line":
+                rests = frozenset(b for b in range(n_bars) if rng.random() < dcfg.rest_prob)
+                pick = draw_parts(parts, _candidates(name, order, i % len(order)), rests, bar, length_ql,
+                                  dcfg.min_sounding_share)
+                notes = None if pick is None else [(o, d, p + INSTRUMENTS[name][1], 0, 0.0)
+                                                   for k in pick[0] for o, d, p in parts[k]
+                                                   if int(o // bar) not in pick[1]]
+            else:
+                pick = ((), frozenset(), "drawn")
+                notes = textures.chord_texture(str(draws[name]), chords, length_ql, bar,
+                                               textures.FAMILIES[name][2], rng)
+            if pick is None or coverage([n[:3] for n in notes], length_ql, bar) < dcfg.min_sounding_share:
+                break
+            span = (0, n_bars)
+            if n_bars >= 3 and rng.random() < 0.4:  # enters late and/or leaves early
+                span = (int(rng.integers(0, n_bars // 3 + 1)), int(rng.integers(-(-2 * n_bars // 3), n_bars + 1)))
+                inside = [n for n in notes if span[0] * bar <= n[0] < span[1] * bar]
+                if coverage([n[:3] for n in inside], length_ql, bar) < dcfg.min_sounding_share:
+                    span = (0, n_bars)
+            chosen[name] = (pick, notes, span)
+        if len(chosen) == len(names):
+            break
+    else:
+        raise RuntimeError(f"no window of {score.name} lets every instrument of 'other' sound in "
+                           f"{dcfg.min_sounding_share:.0%} of {dcfg.duration_s} s (tried {MAX_WINDOWS})")
+
+    def line(notes, shift, vel):
+        return textures.perform([(o, d * 0.95, p + shift, 0, 0.0) for o, d, p in notes], seconds, vel, rng)
+
+    arr = Arrangement(tempo_bpm=bpm, start_bar=start_bar, instruments=names, windows=window, tempo_drift=drift)
+    arr.events["vocals"] = line(parts[0], 0, int(rng.integers(70, 100)))
+    arr.events["bass"] = line(parts[-1], -12, int(rng.integers(80, 110)))
+    kit = [(b * bar + beat + half, 0.1 if half == 0 else 0.05, (36 if beat % 2 == 0 else 38) if half == 0 else 42,
+            15 if half == 0 else -10, 0.0)
+           for b in range(n_bars) for beat in range(max(int(round(bar)), 2)) for half in (0.0, 0.5)]
+    arr.events["drums"] = textures.perform(kit, seconds, 85, rng, jitter_s=0.006)
+    arr.programs.update(vocals=int(rng.choice(VOCAL_PROGRAMS)), bass=int(rng.choice(BASS_PROGRAMS)), drums=None)
+    for name in names:
+        (idx, rests, how), notes, span = chosen[name]
+        arr.events["other/" + name] = textures.perform(notes, seconds, int(rng.integers(65, 105)), rng,
+                                                       span=(span[0] * bar, span[1] * bar))
+        arr.programs["other/" + name] = int(rng.choice(textures.FAMILIES[name][0]))
+        arr.parts[name], arr.rest_bars[name], arr.redrawn[name] = list(idx), sorted(rests), how
+        arr.textures[name], arr.spans[name] = str(draws[name]), [int(span[0]), int(span[1])]
+        inside = [n[:3] for n in notes if span[0] * bar <= n[0] < span[1] * bar]
+        arr.coverage[name] = round(coverage(inside, length_ql, bar, rests), 3)
     return arr

@@ -27,13 +27,9 @@ def find_soundfont() -> Path:
     Order: ``$MSS_SOUNDFONT``; FluidR3_GM from Debian's ``fluid-soundfont-gm``;
     pretty_midi's bundled TimGM6mb.sf2 (with a warning: smaller, duller).
     """
-    env = os.environ.get("MSS_SOUNDFONT")
+    env = _env_soundfonts()
     if env:
-        path = Path(env).expanduser()
-        if not path.is_file():
-            raise SoundfontError(f"MSS_SOUNDFONT points to {path}, which does not exist; point it at a General "
-                                 "MIDI .sf2 file, or unset it to use Debian's fluid-soundfont-gm")
-        return path
+        return env[0]
     if FLUID_PATH.is_file():
         return FLUID_PATH
     try:
@@ -49,6 +45,48 @@ def find_soundfont() -> Path:
         return bundled
     raise SoundfontError(f"no General MIDI soundfont: install Debian's fluid-soundfont-gm ({FLUID_PATH}), "
                          "or set MSS_SOUNDFONT=/path/to/a/GM.sf2")
+
+
+TIMGM_DEBIAN = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+
+
+def find_soundfonts() -> list[Path]:
+    """Every General MIDI soundfont the ``realistic`` style draws from (at least one), without duplicates.
+
+    ``$MSS_SOUNDFONT`` (one path, or several joined by ``os.pathsep``) decides alone when set (a held-out
+    render on another soundfont stays on it). Otherwise FluidR3_GM, then TimGM6mb (Debian's
+    ``timgm6mb-soundfont``, else the same file bundled with pretty_midi). With a single soundfont found a
+    warning says which package adds one.
+    """
+    env = _env_soundfonts()
+    if env:
+        return env
+    found = [find_soundfont()]
+    try:
+        import pretty_midi
+
+        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    except ImportError:
+        bundled = None
+    for candidate in (FLUID_PATH, TIMGM_DEBIAN, bundled):
+        if candidate is not None and candidate.is_file() and candidate.name not in {p.name for p in found}:
+            found.append(candidate)
+    if len(found) < 2:
+        warnings.warn(f"only one General MIDI soundfont found ({found[0]}); the realistic render draws every "
+                      "instrument from it. Install Debian's fluid-soundfont-gm and timgm6mb-soundfont for two.",
+                      stacklevel=2)
+    return found
+
+
+def _env_soundfonts() -> list[Path]:
+    """The soundfonts named by ``$MSS_SOUNDFONT`` (several joined by ``os.pathsep``); each must exist."""
+    env = os.environ.get("MSS_SOUNDFONT", "")
+    paths = [Path(p).expanduser() for p in env.split(os.pathsep) if p]
+    for path in paths:
+        if not path.is_file():
+            raise SoundfontError(f"MSS_SOUNDFONT points to {path}, which does not exist; point it at a General "
+                                 "MIDI .sf2 file, or unset it to use Debian's fluid-soundfont-gm")
+    return paths
 
 
 _SYNTH_CACHE: dict = {}

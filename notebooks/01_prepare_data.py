@@ -17,10 +17,18 @@
 # **Question.** What do we separate, and how hard is it? MUSDB18 has no stems
 # inside its "other" stem, so the seed report could not score a split of "other"
 # into instruments. We render our own songs from real scores (music21's corpus)
-# with a General MIDI soundfont, keeping every instrument as its own stem.
+# with General MIDI soundfonts, keeping every instrument as its own stem.
 #
-# **In:** the preset (`MSS_PRESET`, default `cpu`). **Out:** the data set on disk
-# (rendered if missing), `results/dataset_<preset>.json`, figures `01_*.png`.
+# Two render styles. **realistic** (the report's set): piano, guitar and pads play
+# *chords* from the piece's harmony (comping, strums, sustained pads; arpeggios
+# and single lines beside them), with a drifting tempo and humanised timing,
+# programs and two soundfonts drawn per track, and every stem of a track placed
+# in one simulated room picked up by two microphones; the reference instruments
+# are the *wet* stems. **clean** (the report's first set, kept for comparison):
+# one monophonic part per instrument, one soundfont, dry point-source pans.
+#
+# **In:** the preset (`MSS_PRESET`, default `cpu`). **Out:** both data sets on
+# disk (rendered if missing), `results/dataset_<preset>.json`, figures `01_*.png`.
 
 # %%
 import json
@@ -28,7 +36,9 @@ import os
 
 from IPython.display import display
 
-from mss_helpers import paths, plots
+import pandas as pd
+
+from mss_helpers import datacard, paths, plots
 from mss_helpers.audio import embed_audio
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.datasets import ensure_dataset, load_tracks, track_table
@@ -39,7 +49,9 @@ seed_everything(0)
 # %%
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = ensure_dataset(cfg)
-print(f"preset {cfg.name}: {root}")
+clean_cfg = cfg.replace(data={"style": "clean"})
+clean_root = ensure_dataset(clean_cfg)
+print(f"preset {cfg.name}: {cfg.data.style} set {root}\nclean set for comparison: {clean_root}")
 
 # %% [markdown]
 # ## What is in it
@@ -127,6 +139,63 @@ print(f"{summary['silent_instruments']} of {summary['instrument_excerpts']} inst
 # `sounding_share` (how much longer it plays). Because each track holds several instruments, `dominant_share` should
 # be compared with one over the number of instruments in a track, not with one
 # over seven.
+
+# %% [markdown]
+# ## The data card: the two styles side by side
+# Per instrument of "other": its **polyphony** (share of its sounding frames
+# with two or more of its notes at once), and the **spread of its inter-channel
+# level ratio** (inter-quartile range over time-frequency bins of
+# 20 log10 |L| / |R|): 0 dB for a dry point source panned by two gains, which is
+# what made pan clustering so strong on the clean set; several dB once the
+# instrument sounds in a room. Per track: the room's RT60 (measured on its
+# impulse responses), the loudness spread of its instruments (BS.1770), and how
+# much their registers overlap (shared semitones over the narrower range,
+# averaged over pairs).
+
+# %%
+clean_tracks = load_tracks(clean_root, "train") + load_tracks(clean_root, "test")
+inst = {cfg.data.style: datacard.instrument_card(train + test), "clean": datacard.instrument_card(clean_tracks)}
+per_track = {cfg.data.style: datacard.track_card(train + test, inst[cfg.data.style]),
+             "clean": datacard.track_card(clean_tracks, inst["clean"])}
+card = {style: datacard.card_summary(inst[style], per_track[style]) for style in inst}
+clean_table = track_table(clean_tracks)
+for style, t in ((cfg.data.style, table), ("clean", clean_table)):
+    card[style]["median_overlap"] = round(float(t.overlap.median()), 4)
+display(pd.DataFrame(card))
+summary["styles"] = card
+
+# %%
+fig = plots.style_card(pd.concat(inst.values()), title="Instruments of 'other' in the two render styles")
+plots.save_figure(fig, "01_style_card");
+
+# %%
+r, c = card[cfg.data.style], card["clean"]
+print(f"- Inter-channel level spread, median over instruments: {c['median_ild_iqr_db']:.1f} dB clean, "
+      f"{r['median_ild_iqr_db']:.1f} dB {cfg.data.style}"
+      + (" (each clean instrument is one fixed gain pair: its position is a perfect label)."
+         if c["median_ild_iqr_db"] < 1 else "."))
+print(f"- Polyphony, median over instruments: {c['median_polyphony']:.2f} clean, {r['median_polyphony']:.2f} "
+      f"{cfg.data.style}; tracks with an instrument playing 2+ notes in at least half its sounding frames: "
+      f"{c['tracks_with_a_polyphonic_instrument']:.0%} clean, {r['tracks_with_a_polyphonic_instrument']:.0%} "
+      f"{cfg.data.style}.")
+print(f"- Register overlap between instruments, median track: {c['median_register_overlap']:.2f} clean, "
+      f"{r['median_register_overlap']:.2f} {cfg.data.style}; RT60 {r['median_rt60_s']:.2f} s "
+      f"({cfg.data.style}; the clean set is dry); soundfonts {', '.join(r['soundfonts'])} "
+      f"({r['programs']} programs) against {', '.join(c['soundfonts'])} ({c['programs']} programs).")
+
+# %% [markdown]
+# The same test track's "other" in both styles, one above the other (the clean
+# set's test track with the same index; the pieces can differ, since the
+# styles draw their arrangements differently). Listen to the clean one first.
+
+# %%
+pair = {"clean: other": load_tracks(clean_root, "test")[0], f"{cfg.data.style}: other": test[0]}
+signals = {f"{k} ({t.meta['piece']})": t.load("other") for k, t in pair.items()}
+fig = plots.spectrogram_grid(signals, test[0].rate, ncols=1, title="'other' in the two render styles")
+plots.save_figure(fig, "01_styles_spectrograms");
+for name, x in signals.items():
+    print(name)
+    display(embed_audio(x, test[0].rate))
 
 # %% [markdown]
 # ## One test track: the mixture, its stems, and the instruments inside "other"

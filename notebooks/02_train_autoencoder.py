@@ -135,7 +135,8 @@ if note := cap_note(run_dir, f"python -m mss_helpers train --preset {cfg.name} -
 # budget are a fair race. `cpu_min` = steps x
 # `cpu_s_per_step` (process CPU time, one thread), which, unlike `minutes` (wall
 # time on a shared machine), does not depend on what else ran; it is what predicts
-# run times.
+# run times. Every row was measured on the **clean** render (before the realistic
+# set existed); the preset it chose is the one trained above on the realistic set.
 
 # %%
 search_path = paths.results_dir() / f"ae_search_{cfg.name}.csv"

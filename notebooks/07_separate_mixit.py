@@ -25,7 +25,8 @@
 # stems (never the instruments inside them), the autoencoder of notebook 02
 # (trained here if missing), the test split with its instruments for scoring.
 # **Out:** the separator run `runs/separator_<preset>_<hash>` (trained here if
-# missing), `results/separation_mixit_<preset>.csv|.md`, figures
+# missing), `results/separation_mixit_<preset>.csv|.md` (and `_clean`: the same
+# models on the clean render), figures
 # `07_mixture_of_mixtures.png`, `07_training.png`, `07_table.png`,
 # `07_over_separation.png`, `07_one_track.png`, `07_data_curve.png` (from
 # `results/mixit_curve_<preset>.csv`, written by `scripts/mixit_curve.py`); the
@@ -49,7 +50,7 @@ from mss_helpers.config import get_config, seed_everything
 from mss_helpers.model import load_model
 from mss_helpers.autoencoder import ensure_autoencoder
 from mss_helpers.train import cap_note
-from mss_helpers.verify import gap_sentence
+from mss_helpers.verify import BAND_DB, gap_sentence
 
 seed_everything(0)
 
@@ -131,7 +132,7 @@ if note := cap_note(sep_run, f"python -m mss_helpers train-separator --preset {c
 
 # %%
 df = evaluate.run_evaluation(cfg, root=root, run_dir=ae_run,
-                             methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit"],
+                             methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
                              ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}",
                              write_results=False, progress=False)
 summary = evaluate.summarize(df)
@@ -171,6 +172,8 @@ rows += [_row(f"MixIT, {d}, k = n", "mixit", d) for d in GROUPED]
 rows += [_row(f"MixIT, {d}, k = auto", "mixit", d, "auto") for d in GROUPED]
 rows += [_row(f"MixIT, ungrouped (all {s.n_outputs} outputs)", "mixit", "ungrouped", str(s.n_outputs)),
          _row("ORACLE: MixIT, oracle-grouped, k = n", "mixit", "oracle-grouped"),
+         _row("STEREO: pan clustering, k = n", "pan", "-"),
+         _row("STEREO: pan clustering, k = auto", "pan", "-", "auto"),
          _row("ORACLE: ideal ratio mask", "oracle_irm", "-")]
 table = pd.DataFrame(rows)
 display(table.round(2))
@@ -229,7 +232,10 @@ for name, audio in signals.items():
 # wider BLSTM, 4 outputs) and one run of all the audio for 8000 steps are rows of
 # the same file, listed after the curve. The file is written by that script
 # (6-10 minutes per row of 1000 steps on one core), not by this notebook; the
-# commands are in the README.
+# commands are in the README. Its rows, and those of the teacher-student table
+# below, were measured on the **clean** render, before the realistic set existed
+# (the `data` column names the set): they describe the separator's limits, not
+# this run's numbers.
 
 # %%
 curve_csv = out / f"mixit_curve_{cfg.name}.csv"
@@ -265,6 +271,41 @@ if student is None:
     print(f"no {student_csv.name}: run `python scripts/mixit_student.py --preset {cfg.name}` to fill it")
 else:
     display(student.round(2))
+
+# %% [markdown]
+# ## The stereo image: a cue every other row throws away
+# Every row above hears the mono downmix of "other" (the preset's
+# `channels = 1`, as the autoencoder does). The files are stereo. The clean
+# render pans each instrument as a point source to a position drawn from
+# [-0.6, 0.6], with no reverb: in every time-frequency bin that one instrument
+# dominates, the ratio of the two channels' magnitudes *is* that instrument's
+# position. The realistic render places every instrument in a room picked up by
+# two spaced microphones, as a recording would: reflections spread each
+# instrument's level ratio over several dB (notebook 01's data card). The `pan`
+# rows (`mss_helpers.spatial`, DUET-style) cluster the bins by that angle
+# (weighted k-means; k = auto by silhouette) and mask the downmix around each
+# centre: no label, no training, nothing learned. They are labelled STEREO in
+# the table because they use information the other rows do not get; the
+# comparison of the two renders at the end of this notebook says how much of
+# their score was the clean render's dry pans.
+#
+# Can a *mono* network learn from it? The stereo image is a teacher that needs
+# no label: pan clustering splits each training track's stereo "other" into
+# pseudo-sources (k = auto), and a student hears only the downmix and learns, by
+# a permutation-invariant loss, to give the same split (`StudentConfig.teacher
+# = "pan"`; the teacher-student machinery of the section above, only
+# `other.wav` read). Its rows are in the student table above (`pan_auto`,
+# `pan_auto5`), next to an ABLATION that uses labels, `stems5`: the same network
+# and budget trained on the true instruments, which says what the network
+# could learn here if the targets were right.
+
+# %%
+pan_n, pan_auto = med.loc[("pan", "-", "n")], med.loc[("pan", "-", "auto")]
+print(f"pan clustering of the stereo image: k = n {pan_n.si_sdri_db:+.2f} dB SI-SDRi "
+      f"({int(pan_n.pairs)} pairs), k = auto {pan_auto.si_sdri_db:+.2f} dB ({int(pan_auto.missed)} of "
+      f"{int(pan_auto.pairs + pan_auto.missed)} instruments missed)")
+if student is not None:
+    display(student[student.config.str.startswith(("pan", "stems"))].round(2))
 
 # %% [markdown]
 # ## What the numbers say
@@ -308,7 +349,8 @@ if curve is not None:
 if student is not None and (student.config == "teacher").any():
     te = student[student.config == "teacher"].iloc[0]
     two = med.loc[("mixit", "feature-grouped", "2")] if ("mixit", "feature-grouped", "2") in med.index else None
-    for _, r in student[student.config != "teacher"].iterrows():
+    mixit_taught = (student.config != "teacher") & ~student.config.str.startswith(("pan", "stems"))
+    for _, r in student[mixit_taught].iterrows():
         print(f"- Student {r.config} ({r.changes}; pseudo-sources per track {r.pseudo_sources_per_track}): "
               f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB with "
               f"{int(r['feature-grouped_missed'])} of {int(r.pairs)} instruments missed, against its teacher's "
@@ -316,5 +358,45 @@ if student is not None and (student.config == "teacher").any():
               + ("" if two is None else f" (and {two.si_sdri_db:+.2f} dB with {int(two.missed)} missed at k = 2)")
               + f"; oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB (teacher "
               f"{te['oracle-grouped_si_sdri_db']:+.2f}).")
+print(f"- The stereo image alone, clustered without labels or training: pan clustering {pan_n.si_sdri_db:+.2f} dB "
+      f"at k = n, against {bu:+.2f} dB for the best unsupervised MixIT row and "
+      f"{t['ORACLE: ideal ratio mask']:+.2f} dB for the ideal ratio mask "
+      f"({'above' if pan_n.si_sdri_db > bu + BAND_DB else 'not above'} the best mono row by more than the "
+      f"{BAND_DB:g} dB band).")
+if student is not None:
+    for _, r in student[student.config.str.startswith(("pan", "stems"))].iterrows():
+        print(f"- {'ABLATION (labels) ' if r.config.startswith('stems') else ''}student {r.config} "
+              f"({r.n_outputs} outputs, {r.steps} steps, pseudo-sources per track {r.pseudo_sources_per_track}): "
+              f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB "
+              f"({int(r['feature-grouped_missed'])} of {int(r.pairs)} missed), oracle-grouped "
+              f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, ungrouped {r['ungrouped_si_sdri_db']:+.2f} dB.")
 print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB): "
       f"{'met' if bu >= 3 and orc >= 6 else 'not met'} on this run ({steps} training steps).")
+
+# %% [markdown]
+# ## The same models on the clean render: which findings were the render's?
+# MixIT and pan clustering on the clean set's test split with the **same
+# models** (trained on the realistic set), written to
+# `results/separation_mixit_<preset>_clean.*`, and every key row of the report
+# side by side for the two renders (the latent-frame rows from notebook 04's
+# files). A row that moves by less than the reproduction band "holds on both".
+
+# %%
+clean_root = datasets.ensure_dataset(cfg.replace(data={"style": "clean"}))
+df_clean = evaluate.run_evaluation(cfg, root=clean_root, run_dir=ae_run,
+                                   methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
+                                   ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}_clean",
+                                   write_results=False, progress=False)
+df_clean.to_csv(out / f"separation_mixit_{cfg.name}_clean.csv", index=False, float_format="%.4f")
+(out / f"separation_mixit_{cfg.name}_clean.md").write_text(
+    f"# MixIT on the clean render's 'other' ({cfg.name}, test split, {df_clean.track.nunique()} tracks, models "
+    "trained on the realistic set)\n\nMedians over matched (track, instrument) pairs; dB.\n\n"
+    + evaluate.markdown_table(evaluate.summarize(df_clean)))
+both = {cfg.data.style: [summary], "clean": [evaluate.summarize(df_clean)]}
+for style, name in ((cfg.data.style, f"separation_{cfg.name}.csv"), ("clean", f"separation_{cfg.name}_clean.csv")):
+    if (out / name).is_file():  # notebook 04's latent-frame rows
+        both[style].append(evaluate.summarize(pd.read_csv(out / name)))
+side = evaluate.styles_side_by_side({k: pd.concat(v) for k, v in both.items()})
+display(side.round(2))
+for line in evaluate.style_findings(side, BAND_DB, a=cfg.data.style):
+    print(f"- {line}")

@@ -65,6 +65,14 @@ def tiny_root(tiny_cfg):
 
 
 @pytest.fixture(scope="session")
+def tiny_clean_root(tiny_cfg):
+    """The tiny set in the clean render style (monophonic lines, dry point-source pans), once per session."""
+    from mss_helpers.render import render_dataset
+
+    return render_dataset(tiny_cfg.replace(data={"style": "clean"}), progress=False)
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tiny_cfg, tiny_root):
     """The tiny autoencoder, trained once per session into the session's runs folder.
 

@@ -216,17 +216,25 @@ def test_summary_of_a_csv_read_back_counts_unmatched_estimates_as_extra(tmp_path
         assert (row.pairs, row.extra, row.missed, row.si_sdr_db) == (2, 1, 0, 2.0)
 
 
-def test_pan_rows_score_the_stereo_image_and_need_no_autoencoder(tiny_cfg, tiny_root, tmp_path):
+def test_pan_rows_score_the_stereo_image_and_need_no_autoencoder(tiny_cfg, tiny_clean_root, tiny_root, tmp_path):
     """The pan method reads the stereo other.wav while the table stays mono; no model run is needed."""
-    df = evaluate.run_evaluation(tiny_cfg, root=tiny_root, methods=["mixture", "pan"], ks=[2, "n"],
-                                 out_dir=tmp_path / "eval", write_results=False, progress=False)
-    pan = df[df.method == "pan"]
+    def pan_rows(root):
+        df = evaluate.run_evaluation(tiny_cfg, root=root, methods=["mixture", "pan"], ks=[2, "n"],
+                                     out_dir=tmp_path / root.name, write_results=False, progress=False)
+        return df[df.method == "pan"]
+
+    pan = pan_rows(tiny_clean_root)
     assert set(pan.k_label) == {"2", "n", "auto"}
     assert (pan.decoding == "-").all()
     assert pan.mixture_mse.astype(float).max() < 1e-6  # soft masks that sum to one: the parts re-sum
     n = pan[(pan.k_label == "n") & (pan.instrument != "")]
-    # the tiny set pans its instruments apart: clustering by position beats the input itself
-    assert n.si_sdri_db.astype(float).median() > 1.0
+    # the clean render pans its instruments apart as dry point sources: clustering by position beats the input
+    clean = n.si_sdri_db.astype(float).median()
+    assert clean > 1.0
+    # in the realistic render's rooms the same cue is spread over several dB: pan clustering loses most of it
+    wet = pan_rows(tiny_root)
+    wet = wet[(wet.k_label == "n") & (wet.instrument != "")].si_sdri_db.astype(float).median()
+    assert wet < clean - 1.0
 
 
 def test_pan_on_a_mono_set_is_a_clear_per_track_failure(tiny_cfg, tiny_root, tmp_path):

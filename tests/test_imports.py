@@ -27,10 +27,13 @@ LAYERS = {
     "config": 1, "audio": 1,
     "frames": 1,  # energy per frame and per-frame instrument labels (datasets, latents, separate)
     "synth": 1,  # soundfont synthesis of note lists
+    "room": 1,  # a simulated room and two microphones per track, loudness levelling, per-stem effects
+    "textures": 1,  # accompaniment textures from a harmony (chords, strums, pads, arpeggios), tempo drift
     "verify": 1,  # a reproduction's numbers against the committed report's, within declared tolerances
     # 2-3: the embedded data set
     "scores": 2,  # music21 scores and arrangements
     "render": 3,
+    "datacard": 2,  # how hard a set's "other" is: polyphony, inter-channel level spread, RT60, registers
     # 4: reading any data set, and where the Open-Unmix estimates are cached
     "datasets": 4,
     # 5: models, their losses, and the signal metrics training reports
@@ -46,6 +49,7 @@ LAYERS = {
     "latents": 7, "unmix_train": 7, "separator": 7,
     # 8: the first stage's scores and estimates; clustering
     "unmix_eval": 8, "cluster": 8,
+    "provenance": 8,  # what a reproduction records: the machine, the runs a safety net capped
     # 9-10: clusters (or references) -> audio
     "separate": 9,
     "nmf": 10, "separator_group": 10,

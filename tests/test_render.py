@@ -64,7 +64,8 @@ def test_arrange_never_leaves_an_instrument_without_notes():
     busy = tuple((float(t), 1.0, 60 + t % 5) for t in range(4 * bars))  # one part plays throughout
     late = tuple((float(t), 1.0, 50) for t in range(4 * (bars - 1), 4 * bars))  # the others: the last bar only
     score = scores.Score("test__sparse", (busy, late, late, late), 4.0, 4.0 * bars)
-    dcfg = DataConfig(duration_s=4.0, min_other=5, max_other=5, rest_prob=0.2, min_sounding_share=0.3)
+    dcfg = DataConfig(duration_s=4.0, min_other=5, max_other=5, rest_prob=0.2, min_sounding_share=0.3,
+                      style="clean")
     for seed in range(10):
         arr = scores.arrange(score, dcfg, np.random.default_rng(seed))
         assert len(arr.instruments) == 5
@@ -77,7 +78,7 @@ def test_arrange_never_leaves_an_instrument_without_notes():
 def test_arrange_fails_clearly_when_no_window_can_sound():
     late = tuple((float(t), 1.0, 50) for t in range(60, 64))  # every part rests but for the last bar of 16
     score = scores.Score("test__silent", (late,) * 4, 4.0, 64.0)
-    dcfg = DataConfig(duration_s=4.0, min_other=2, max_other=2, min_sounding_share=0.9)
+    dcfg = DataConfig(duration_s=4.0, min_other=2, max_other=2, min_sounding_share=0.9, style="clean")
     with pytest.raises(RuntimeError, match="no window of test__silent"):
         scores.arrange(score, dcfg, np.random.default_rng(0))
 
@@ -192,3 +193,95 @@ def test_tracks_of_an_older_renderer_are_rendered_again(tiny_cfg, tmp_path):
     render.render_dataset(cfg, root=root, progress=False, workers=1)
     assert json.loads(meta_path.read_text())["render_version"] == cfg.data.render_version
     assert len(list(root.glob("*/*/meta.json"))) == 2
+
+
+# --- the realistic style ----------------------------------------------------------------------------
+
+
+def _chorale(bars: int = 16) -> scores.Score:
+    """Four parts on a I-IV-V-I progression in C, one chord per beat, and its chordify-like harmony."""
+    progression = [(48, 60, 64, 67), (53, 60, 65, 69), (55, 59, 62, 67), (48, 60, 64, 72)]
+    chords = tuple((float(b), 1.0, progression[b % 4]) for b in range(4 * bars))
+    parts = tuple(tuple((float(b), 1.0, progression[b % 4][3 - v]) for b in range(4 * bars)) for v in range(4))
+    return scores.Score("test__chorale", parts, 4.0, 4.0 * bars, chords)
+
+
+def test_realistic_arrangement_plays_chords_and_every_instrument_sounds():
+    from mss_helpers import textures
+
+    dcfg = DataConfig(duration_s=4.0, min_other=5, max_other=5, min_sounding_share=0.3)
+    assert dcfg.style == "realistic"
+    seen_polyphonic = 0
+    for seed in range(6):
+        arr = scores.arrange(_chorale(), dcfg, np.random.default_rng(seed))
+        assert len(arr.instruments) == 5
+        for name in arr.instruments:
+            assert arr.coverage[name] >= 0.3, (seed, name, arr.coverage[name])
+            assert arr.programs["other/" + name] in textures.FAMILIES[name][0]
+            assert arr.textures[name] in textures.FAMILIES[name][1] + ("pad",)
+            if name in ("piano", "guitar", "synth_pad"):
+                assert arr.textures[name] in textures.POLYPHONIC
+        poly = max(textures.polyphony(arr.events["other/" + n], dcfg.duration_s) for n in arr.instruments)
+        seen_polyphonic += poly >= 0.5
+        assert arr == scores.arrange(_chorale(), dcfg, np.random.default_rng(seed))  # deterministic
+    assert seen_polyphonic == 6
+
+
+def test_strums_spread_their_strings_in_both_directions():
+    from mss_helpers import textures
+
+    notes = textures.chord_texture("strum", _chorale().chords, 16.0, 4.0, (40, 71), np.random.default_rng(0))
+    by_onset = {}
+    for onset, _, pitch, _, delay in notes:
+        by_onset.setdefault(onset, []).append((delay, pitch))
+    directions = set()
+    for strum in by_onset.values():
+        delays = sorted(strum)
+        assert len(strum) >= 3 and 0.004 <= delays[1][0] - delays[0][0] <= 0.04  # 5-30 ms apart, +-30 %
+        directions.add(delays[0][1] < delays[-1][1])  # down: low string first
+    assert directions == {True, False}
+
+
+def test_realistic_track_is_wet_levelled_and_exact(tmp_path):
+    from mss_helpers.room import ild_iqr_db
+    from mss_helpers.synth import find_soundfonts
+
+    dcfg = DataConfig(duration_s=3.0, render_rate=8000, min_other=3, max_other=3)
+    stems, meta = render.render_track(_chorale(), dcfg, (0, 1), find_soundfonts())
+    names = meta["instruments"]
+    assert np.array_equal(stems["other"], sum(stems["other/" + n] for n in names))
+    assert np.array_equal(stems["mixture"], stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"])
+    assert meta["style"] == "realistic" and 0.1 < meta["room"]["rt60_s"] < 2.0
+    for n in names:
+        info = meta["other"][n]
+        assert {"soundfont", "program", "texture", "polyphony", "loudness_lufs"} <= set(info)
+        assert 0.0 <= info["polyphony"] <= 1.0
+    # not dry point sources: each instrument's left/right level ratio spreads over several dB
+    assert np.median([ild_iqr_db(stems["other/" + n], 8000) for n in names]) >= 3.0
+    folder = render.write_track(tmp_path, "test", "000_x", stems, meta)
+    assert (folder / "meta.json").is_file()
+
+
+def test_the_clean_style_keeps_its_root_names():
+    from mss_helpers.config import get_config
+
+    cpu = get_config("cpu")
+    assert cpu.data.style == "realistic"
+    assert cpu.replace(data={"style": "clean"}).data.signature() == "150t_16000hz_4e02135f"  # the first report's
+    assert cpu.data.signature() != cpu.replace(data={"style": "clean"}).data.signature()
+
+
+def test_soundfonts_from_the_environment(tmp_path, monkeypatch):
+    import os
+
+    from mss_helpers.errors import SoundfontError
+    from mss_helpers.synth import find_soundfonts
+
+    a, b = tmp_path / "a.sf2", tmp_path / "b.sf2"
+    a.write_bytes(b"x")
+    b.write_bytes(b"x")
+    monkeypatch.setenv("MSS_SOUNDFONT", f"{a}{os.pathsep}{b}")
+    assert find_soundfonts() == [a, b]
+    monkeypatch.setenv("MSS_SOUNDFONT", str(tmp_path / "missing.sf2"))
+    with pytest.raises(SoundfontError, match="does not exist"):
+        find_soundfonts()
