@@ -21,9 +21,12 @@ from .config import Config, config_hash, config_to_dict, get_config, git_commit
 from .train import finished_run, fit, lr_factor, write_json
 
 
-def ae_run_dir(cfg: Config) -> Path:
-    """Default run folder, keyed by everything that shapes the trained model."""
-    return paths.runs_dir() / f"ae_{cfg.name}_{config_hash(cfg, 'data', 'model', 'train')}"
+def ae_run_dir(cfg: Config, root=None) -> Path:
+    """Default run folder, keyed by everything that shapes the trained model: the config and, for a
+    root other than the preset's own set, that root's files (:func:`datasets.data_key`)."""
+    from .datasets import data_key
+
+    return paths.runs_dir() / f"ae_{cfg.name}_{config_hash(cfg, 'data', 'model', 'train')}{data_key(cfg, root)}"
 
 
 def vae_loss_fn(cfg: Config):
@@ -84,7 +87,7 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     from . import datasets
     from .model import SEANetVAE
 
-    run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
+    run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg, root)
     if finished_run(run_dir, force, resume):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
@@ -168,7 +171,7 @@ def kl_ablation(cfg: Config, root=None, epochs: int | None = None, force: bool =
     """
     arms = {}
     for key, arm_cfg in kl_ablation_configs(cfg, epochs).items():
-        run_dir = ae_run_dir(arm_cfg)
+        run_dir = ae_run_dir(arm_cfg, root)
         resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()  # interrupted
         run_dir = train_autoencoder(arm_cfg, root=root, resume=resume, force=force, progress=progress)
         rec = evaluate_reconstruction(arm_cfg, run_dir, root=root, write=False)
@@ -201,8 +204,11 @@ def run(args) -> int:
                                 force=args.force)
     print(f"run: {run_dir}")
     if not args.no_eval:
-        # an overridden KL weight is an experiment: print it, keep the preset's results file
-        result = evaluate_reconstruction(cfg, run_dir, root=args.root, write=args.kl_weight is None)
+        # an overridden KL weight, or another data set, is an experiment: print it, keep the report's file
+        from .datasets import data_key
+
+        own = not data_key(cfg, args.root) and args.run_dir is None
+        result = evaluate_reconstruction(cfg, run_dir, root=args.root, write=args.kl_weight is None and own)
         print("test-set reconstruction (median over tracks): "
               + ", ".join(f"{k} {v:.4g}" for k, v in result["median"].items()))
     return 0
@@ -217,7 +223,7 @@ def ensure_autoencoder(cfg: Config, root=None, progress: bool = True) -> Path:
     The cache key is :func:`ae_run_dir` (the config hash), so a changed preset trains a new
     run; an interrupted one (``last.pt`` without ``done.json``) continues where it stopped.
     """
-    run_dir = ae_run_dir(cfg)
+    run_dir = ae_run_dir(cfg, root)
     resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
     return train_autoencoder(cfg, root=root, resume=resume, progress=progress)
 

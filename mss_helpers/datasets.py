@@ -222,6 +222,33 @@ def split_train_val(tracks: list[Track], n_val: int, seed: int = 0) -> tuple[lis
     return [tracks[i] for i in train], [tracks[i] for i in val]
 
 
+DATA_SUFFIXES = (".wav", ".flac", ".mp4", ".json")
+
+
+def data_key(cfg: Config, root=None) -> str:
+    """What names a run's data in its folder name: ``""`` for the preset's own embedded set (its render
+    signature is already in the config hash), else ``"_data<hash>"`` of ``root``'s resolved path and
+    every audio and ``meta.json`` file under it (relative path, size, mtime).
+
+    A model trained on one root is never found under another root's name, and a root whose files
+    changed gets a new name; a user-given ``DataConfig.root`` is keyed the same way.
+    """
+    import hashlib
+
+    if root is None and not cfg.data.root:
+        return ""
+    root = Path(root if root is not None else cfg.data.root).expanduser().resolve()
+    if not cfg.data.root and root == cfg.data.resolved_root():
+        return ""
+    h = hashlib.sha1(str(root).encode())
+    if root.exists():
+        for p in sorted(root.rglob("*")):
+            if p.suffix in DATA_SUFFIXES and p.is_file():
+                st = p.stat()
+                h.update(f"{p.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return f"_data{h.hexdigest()[:8]}"
+
+
 def unmix_key(cfg: Config) -> str:
     """Hash of the settings that define the Open-Unmix first stage (``data`` and ``unmix``).
 

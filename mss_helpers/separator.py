@@ -229,14 +229,16 @@ def mixit_loss_fn(cfg: Config):
 # --- runs ------------------------------------------------------------------------------------
 
 
-def separator_run_dir(cfg: Config) -> Path:
+def separator_run_dir(cfg: Config, root=None) -> Path:
     """Default run folder, keyed by the data and separator settings.
 
     ``data.source`` is left out: the separator always trains on the true "other"
     stems, and the same run then separates Open-Unmix's estimates (notebook 06).
     """
+    from .datasets import data_key
+
     key = config_hash(cfg.replace(data={"source": "other"}), "data", "separator")
-    return paths.runs_dir() / f"separator_{cfg.name}_{key}"
+    return paths.runs_dir() / f"separator_{cfg.name}_{key}{data_key(cfg, root)}"
 
 
 def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, force: bool = False,
@@ -250,7 +252,7 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
     from . import datasets
     from .train import finished_run, fit, lr_factor
 
-    run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg)
+    run_dir = Path(run_dir) if run_dir else separator_run_dir(cfg, root)
     if finished_run(run_dir, force, resume):
         return run_dir
     root = Path(root) if root else datasets.ensure_dataset(cfg)
@@ -269,7 +271,7 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
 
 def ensure_separator(cfg: Config, root=None, progress: bool = True) -> Path:
     """The finished separator run of ``cfg``: reused when cached, trained (or resumed) now otherwise."""
-    run_dir = separator_run_dir(cfg)
+    run_dir = separator_run_dir(cfg, root)
     resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
     return train_separator(cfg, root=root, resume=resume, progress=progress)
 

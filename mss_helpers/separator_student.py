@@ -185,10 +185,13 @@ def pit_loss_fn(cfg: Config):
 # --- runs ------------------------------------------------------------------------------------
 
 
-def student_run_dir(cfg: Config) -> Path:
-    """``runs/student_<preset>_<hash>``: keyed by the data, the teacher's and the student's settings."""
+def student_run_dir(cfg: Config, root=None) -> Path:
+    """``runs/student_<preset>_<hash>``: keyed by the data, the teacher's and the student's settings
+    (and by :func:`datasets.data_key` of a root other than the preset's own set)."""
+    from .datasets import data_key
+
     key = config_hash(cfg.replace(data={"source": "other"}), "data", "separator", "student")
-    return paths.runs_dir() / f"student_{cfg.name}_{key}"
+    return paths.runs_dir() / f"student_{cfg.name}_{key}{data_key(cfg, root)}"
 
 
 def _pseudo_sets(cfg: Config, root, teacher, vae=None, progress: bool = True):
@@ -227,7 +230,7 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
     from torch.utils.data import DataLoader
 
     from . import datasets
-    from .separator import load_separator
+    from .separator import load_separator, separator_run_dir
     from .train import finished_run, fit
 
     st = cfg.student
@@ -237,12 +240,13 @@ def train_student(cfg: Config, root=None, teacher_run=None, run_dir=None, resume
         raise ConfigError(f"student.teacher must be one of {', '.join(TEACHERS)}, got {st.teacher!r}")
     if st.teacher == "mixit" and st.grouping == "latent" and vae is None:
         raise ConfigError("student.grouping 'latent' needs the trained autoencoder (pass vae=)")
-    run_dir = Path(run_dir) if run_dir else student_run_dir(cfg)
+    run_dir = Path(run_dir) if run_dir else student_run_dir(cfg, root)
     if finished_run(run_dir, force, resume):
         return run_dir
     teacher = None
     if st.teacher == "mixit" or st.init_from_teacher:
-        teacher = load_separator(cfg, run_dir=teacher_run)  # RunNotFoundError names train-separator
+        # the teacher trained on the same data (RunNotFoundError names train-separator)
+        teacher = load_separator(cfg, run_dir=teacher_run or separator_run_dir(cfg, root))
     root = Path(root) if root else datasets.ensure_dataset(cfg)
     train_src, val_src = _pseudo_sets(cfg, root, teacher, vae, progress)
     clip = int(round(st.clip_s * cfg.data.sample_rate))
@@ -282,7 +286,7 @@ def pan_student_run_dir(cfg: Config) -> Path:
 def ensure_pan_student(cfg: Config, root=None, progress: bool = True) -> Path:
     """The finished pan-taught student of ``cfg``: reused when cached, trained (or resumed) now otherwise."""
     pcfg = pan_student_config(cfg)
-    run_dir = student_run_dir(pcfg)
+    run_dir = student_run_dir(pcfg, root)
     resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
     return train_student(pcfg, root=root, resume=resume, progress=progress)
 
@@ -307,7 +311,7 @@ def run(args) -> int:
     from .config import get_config
 
     pcfg = pan_student_config(get_config(args.preset))
-    run_dir = student_run_dir(pcfg)
+    run_dir = student_run_dir(pcfg, args.root)
     resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file() and not args.force
     print(f"run: {train_student(pcfg, root=args.root, resume=resume, force=args.force)}")
     return 0

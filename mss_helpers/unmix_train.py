@@ -118,9 +118,9 @@ def unmix_loss(model, batch, step):
     return loss, {"mse": float(loss.detach())}
 
 
-def default_run_dir(cfg: Config) -> Path:
-    """``runs_dir()/unmix_<preset>_<hash of data+unmix>``."""
-    return paths.runs_dir() / f"unmix_{cfg.name}_{datasets.unmix_key(cfg)}"
+def default_run_dir(cfg: Config, root=None) -> Path:
+    """``runs_dir()/unmix_<preset>_<hash of data+unmix>``, plus :func:`datasets.data_key` of another root."""
+    return paths.runs_dir() / f"unmix_{cfg.name}_{datasets.unmix_key(cfg)}{datasets.data_key(cfg, root)}"
 
 
 def resolve_root(cfg: Config, root=None) -> Path:
@@ -145,7 +145,7 @@ def train_unmix(cfg: Config, root=None, run_dir=None, force: bool = False, devic
     """
     from . import train
 
-    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg)
+    run_dir = Path(run_dir) if run_dir else default_run_dir(cfg, root)
     if (run_dir / "done.json").is_file() and export_complete(run_dir) and not force:
         return run_dir
     resume = (run_dir / "last.pt").is_file() and not force
