@@ -36,13 +36,17 @@ from pathlib import Path
 from . import paths
 from .errors import UserError
 
-# The reproduction band of a trained row's median, in dB. Measured (README "Reproducing the report"):
-# the same commit's make reproduce from nothing on two 2-core machines differed by at most 0.57 dB on the
-# latent-frame and MixIT medians and 0.25 dB on Open-Unmix's SDR (issue 21), and by at most
-# MEASURED_SPREAD_DB on this edition's rerun; the band is 1.5 times the larger spread, rounded up.
-MEASURED_SPREAD_DB = 0.57
-BAND_DB = 1.0
-ITEM_BAND_DB = 4.0  # one track's number of a trained model moves more than the median of 20
+# The reproduction band of a trained row's median, in dB, set from two measurements (README "Reproducing the
+# report"): the same commit's make reproduce from nothing on two 2-core machines moved trained medians by at
+# most 0.57 dB (issue 21, clean render); retraining the cpu autoencoder and separator with another seed
+# (scripts/reproduction_spread.py, results/reproduction_spread_cpu.csv) moved them by at most
+# MEASURED_SPREAD_DB. A seed is the upper end of what another processor can do to a training run, so the band
+# covers it: the larger spread, with a margin, rounded up to half a dB.
+MEASURED_SPREAD_DB = 1.25
+BAND_DB = 1.5
+# One track's number of a trained model: the autoencoder's per-track SNR moved by at most 1.17 dB with
+# another seed (same script's model); 2.5x that, for the per-track numbers nobody re-measured (Open-Unmix).
+ITEM_BAND_DB = 3.0
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ TOLERANCES: dict[tuple[str, str], Tol] = {
     ("data", "value"): Tol(abs=1e-4, rel=1e-3),
     ("trained", "db"): Tol(abs=BAND_DB),
     ("trained", "count"): Tol(abs=3, rel=0.2),  # instruments found at k = auto move with the model
-    ("trained", "value"): Tol(abs=0.02, rel=0.35),  # MSE scales as 10^(-SNR/10): 1 dB is 26%
+    ("trained", "value"): Tol(abs=0.02, rel=0.45),  # MSE scales as 10^(-SNR/10): 1.5 dB is 41%
     ("trained_item", "db"): Tol(abs=ITEM_BAND_DB),
     ("trained_item", "count"): Tol(abs=3, rel=0.2),
     ("trained_item", "value"): Tol(abs=0.05, rel=1.5),
