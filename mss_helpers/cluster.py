@@ -263,7 +263,7 @@ def _density_cluster(X: np.ndarray, method: str, eps: float | None, min_samples:
         mcs = min(mcs, n)
         ms = int(min_samples) if min_samples else None
         info.update(min_cluster_size=mcs, min_samples=ms)
-        labels = HDBSCAN(min_cluster_size=mcs, min_samples=ms).fit_predict(X)
+        labels = HDBSCAN(min_cluster_size=mcs, min_samples=ms, copy=True).fit_predict(X)  # X is not ours to change
     labels = np.asarray(labels)
     noise = labels < 0
     info["noise_fraction"] = float(noise.mean())

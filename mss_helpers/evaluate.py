@@ -246,7 +246,8 @@ def key_rows(summary) -> "pandas.DataFrame":  # noqa: F821
     """The report's key rows out of one or more :func:`summarize` tables (concatenated), at k = n.
 
     Rows: mixture, oracle IRM, oracle frames, NMF, the best latent-frame clustering (k = n, or auto for the
-    density methods), the best unsupervised MixIT grouping and pan clustering; each with the method/decoding
+    density methods where they found more than one cluster: one cluster is the input itself), the best
+    unsupervised MixIT grouping and pan clustering; each with the method/decoding
     it came from, the median SI-SDRi and SI-SDR and the pair count. Rows whose method was not run are left out.
     """
     import pandas as pd
@@ -254,11 +255,13 @@ def key_rows(summary) -> "pandas.DataFrame":  # noqa: F821
     s = summary.assign(k_label=summary["k_label"].astype(str)).dropna(subset=["si_sdri_db"])
     s = s.drop_duplicates(["method", "decoding", "k_label"])
     at_n = s[s.k_label == "n"]
+    several = s["k_median"] > 1 if "k_median" in s else True  # a density method that found one cluster: the input
     picks = [("mixture (floor)", at_n[at_n.method == "mixture"]),
              ("oracle IRM (ceiling)", at_n[at_n.method == "oracle_irm"]),
              ("oracle frames (frame ceiling)", at_n[at_n.method == "oracle_frames"]),
              ("NMF + clustering", at_n[at_n.method == "nmf"]),
-             ("best latent-frame clustering", s[s.method.isin(FRAME_METHODS) & s.k_label.isin(["n", "auto"])]),
+             ("best latent-frame clustering", s[s.method.isin(FRAME_METHODS) & (
+                 (s.k_label == "n") | ((s.k_label == "auto") & several))]),
              ("best MixIT grouping", at_n[(at_n.method == "mixit") & at_n.decoding.isin(MIXIT_GROUPINGS)]),
              ("pan clustering (stereo)", at_n[at_n.method == "pan"])]
     rows = []

@@ -51,7 +51,7 @@ cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = ensure_dataset(cfg)
 clean_cfg = cfg.replace(data={"style": "clean"})
 clean_root = ensure_dataset(clean_cfg)
-print(f"preset {cfg.name}: {cfg.data.style} set {root}\nclean set for comparison: {clean_root}")
+print(f"preset {cfg.name}: {cfg.data.style} set {root.name}\nclean set for comparison: {clean_root.name}")
 
 # %% [markdown]
 # ## What is in it

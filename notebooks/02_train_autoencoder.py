@@ -45,7 +45,7 @@ seed_everything(0)
 # %%
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
-print(f"preset {cfg.name}: {root}")
+print(f"preset {cfg.name}: {root.name}")
 
 # %% [markdown]
 # ## The model of each preset

@@ -56,7 +56,7 @@ test_tracks = datasets.load_tracks(root, "test")
 # Notebook 02's runs, reused when cached (keyed by the config hash), else trained now.
 run_dir = ensure_autoencoder(cfg, root=root)
 ablation = ensure_kl_ablation(cfg, root=root)
-print(f"preset {cfg.name}: {len(test_tracks)} test tracks from {root}; model {run_dir.name}")
+print(f"preset {cfg.name}: {len(test_tracks)} test tracks from {root.name}; model {run_dir.name}")
 
 # %% [markdown]
 # ## Encode every test track
@@ -154,7 +154,7 @@ result = {"preset": cfg.name, "commit": git_commit(), "run_dir": str(run_dir), "
 out = paths.results_dir() / f"latents_{cfg.name}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps(result, indent=1, default=float))
-print(f"wrote {out}")
+print(f"wrote {out.name}")
 
 # %% [markdown]
 # ## What the numbers say

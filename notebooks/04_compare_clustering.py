@@ -52,7 +52,7 @@ seed_everything(0)
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 root = datasets.ensure_dataset(cfg)
 run_dir = ensure_autoencoder(cfg, root=root)  # notebook 02's run, reused (or trained now when missing)
-print(f"preset {cfg.name}: data {root}, model {run_dir.name}")
+print(f"preset {cfg.name}: {root.name}, model {run_dir.name}")
 
 # %% [markdown]
 # ## The comparison, every test track

@@ -165,7 +165,7 @@ display(comparison)
 # %%
 cfg_unmix = cfg.replace(data={"source": "unmix"})
 est_root = unmix_eval.write_estimates(cfg_unmix, root=root, separator=separator, splits=("test",))
-print(f"estimates written under {est_root}")
+print(f"estimates written under {est_root.name}")
 from mss_helpers.separator import ensure_separator  # noqa: E402  (MixIT, notebook 07's run)
 
 ensure_separator(cfg, root=root)  # trained on the true "other" stems; here it separates both inputs

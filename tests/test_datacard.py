@@ -30,13 +30,15 @@ def test_the_card_of_the_tiny_set_says_it_is_realistic(tiny_root):
 
 def _summary(rows):
     cols = ["method", "decoding", "k_label", "si_sdri_db", "si_sdr_db", "pairs"]
-    return pd.DataFrame(rows, columns=cols)
+    df = pd.DataFrame(rows, columns=cols)
+    return df.assign(k_median=[1.0 if m == "dbscan" else 3.0 for m in df.method])
 
 
 def test_key_rows_pick_the_best_of_each_family_at_k_n():
     s = _summary([("mixture", "-", "n", 0.0, -4.0, 10), ("oracle_irm", "-", "n", 13.0, 9.0, 10),
                   ("kmeans", "soft", "n", -1.3, -4.8, 10), ("gmm", "hard", "n", -0.5, -4.0, 10),
                   ("kmeans", "soft", "2", 3.0, 1.0, 6),  # a fixed k is not a k = n row
+                  ("dbscan", "soft", "auto", 0.1, -4.0, 3),  # one cluster found: the input, not a clustering
                   ("mixit", "feature-grouped", "n", 0.9, -3.6, 10), ("mixit", "oracle-grouped", "n", 2.8, 0.4, 8),
                   ("pan", "-", "n", 8.7, 4.0, 10)])
     k = evaluate.key_rows(s)

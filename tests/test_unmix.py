@@ -329,7 +329,7 @@ def test_cli_writes_estimates_and_refuses_missing_weights(trained, tiny_root, tm
     from mss_helpers import cli
 
     # --train reuses the cached run of the default run folder: point it at ours.
-    monkeypatch.setattr(unmix_train, "default_run_dir", lambda cfg: trained)
+    monkeypatch.setattr(unmix_train, "default_run_dir", lambda cfg, root=None: trained)
     out = tmp_path / "out"
     assert cli.main(["unmix", "--root", str(tiny_root), "--split", "test", "--out", str(out),
                      "--train", "--preset", "tiny"]) == 0
