@@ -216,8 +216,9 @@ def results_markdown(preset: str = "cpu") -> str:
     if side:
         parts.append("**The two renders side by side** (key rows at k = n, median SI-SDRi dB; the same models, "
                      "trained on the realistic set, score both test splits; `from` names the row's method; every "
-                     f"row in `results/separation_{preset}_clean.md` and `results/separation_mixit_{preset}_clean.md`)"
-                     "\n\n" + side)
+                     f"row in `results/separation_{preset}_clean.md` and `results/separation_mixit_{preset}_clean.md`; "
+                     "the sentences below are computed from the files against the reproduction band of "
+                     "`mss_helpers.verify`)\n\n" + side)
     cost = out / f"separation_unmix_{preset}.md"
     if cost.exists():
         parts.append("**What the Open-Unmix first stage costs** (median SI-SDR against the true instruments, dB, "
@@ -251,7 +252,23 @@ def styles_markdown(preset: str = "cpu") -> str | None:
         return None
     summaries = {style: pd.concat([summarize(pd.read_csv(out / f, keep_default_na=False, na_values=[""]))
                                    for f in names]) for style, names in files.items()}
-    return markdown_table(styles_side_by_side(summaries).reset_index())
+    from .evaluate import style_findings
+    from .verify import BAND_DB, gap_sentence
+
+    side = styles_side_by_side(summaries)
+    lines = [f"- {line}" for line in style_findings(side, BAND_DB)]
+    # comparisons of trained rows on the realistic set, computed against the reproduction band
+    at_n = summaries["realistic"].assign(k_label=lambda d: d.k_label.astype(str)).query("k_label == 'n'")
+    mixit = at_n[at_n.method == "mixit"].set_index("decoding").si_sdri_db
+    for a, b in (("latent-grouped", "feature-grouped"), ("latent-grouped", "envelope-grouped")):
+        if a in mixit and b in mixit:
+            lines.append(f"- MixIT at k = n: {gap_sentence(a, mixit[a], b, mixit[b])}")
+    kl = out / f"kl_ablation_{preset}.json"
+    if kl.is_file():
+        arms = json.loads(kl.read_text())["arms"]
+        lines.append("- KL ablation, reconstruction SNR: " + gap_sentence(
+            "kl_weight 0", arms["kl0"]["median"]["snr_db"], "the preset's kl_weight", arms["kl"]["median"]["snr_db"]))
+    return markdown_table(side.reset_index()) + "\n\n" + "\n".join(lines)
 
 
 def timing_markdown(record: dict) -> str:
