@@ -18,7 +18,7 @@ import torch
 
 from . import paths
 from .config import Config, config_hash, config_to_dict, get_config, git_commit
-from .train import finished_run, fit, lr_factor, write_json
+from .train import finished_run, fit, interrupted, lr_factor, write_json
 
 
 def ae_run_dir(cfg: Config, root=None) -> Path:
@@ -171,9 +171,8 @@ def kl_ablation(cfg: Config, root=None, epochs: int | None = None, force: bool =
     """
     arms = {}
     for key, arm_cfg in kl_ablation_configs(cfg, epochs).items():
-        run_dir = ae_run_dir(arm_cfg, root)
-        resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()  # interrupted
-        run_dir = train_autoencoder(arm_cfg, root=root, resume=resume, force=force, progress=progress)
+        run_dir = train_autoencoder(arm_cfg, root=root, resume=interrupted(ae_run_dir(arm_cfg, root)), force=force,
+                                    progress=progress)
         rec = evaluate_reconstruction(arm_cfg, run_dir, root=root, write=False)
         arms[key] = {"kl_weight": arm_cfg.train.kl_weight, "run_dir": str(run_dir), "median": rec["median"]}
     result = {"preset": cfg.name, "commit": git_commit(), "epochs": arm_cfg.train.epochs, "arms": arms}
@@ -223,9 +222,7 @@ def ensure_autoencoder(cfg: Config, root=None, progress: bool = True) -> Path:
     The cache key is :func:`ae_run_dir` (the config hash), so a changed preset trains a new
     run; an interrupted one (``last.pt`` without ``done.json``) continues where it stopped.
     """
-    run_dir = ae_run_dir(cfg, root)
-    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
-    return train_autoencoder(cfg, root=root, resume=resume, progress=progress)
+    return train_autoencoder(cfg, root=root, resume=interrupted(ae_run_dir(cfg, root)), progress=progress)
 
 
 def ensure_kl_ablation(cfg: Config, root=None, progress: bool = True) -> dict:

@@ -287,10 +287,12 @@ def styles_side_by_side(summaries: dict) -> "pandas.DataFrame":  # noqa: F821
 
 def style_findings(side, band_db: float, a: str = "realistic", b: str = "clean") -> list[str]:
     """Sentences on which key rows hold across the two styles (a gap under ``band_db`` counts as holding)."""
+    import pandas as pd
+
     out = []
     for row in side.index:
         x, y = side.at[row, f"{a} SI-SDRi"], side.at[row, f"{b} SI-SDRi"]
-        if _isna(x) or _isna(y):
+        if pd.isna(x) or pd.isna(y):
             continue
         if abs(x - y) < band_db:
             verdict = "holds on both"
@@ -298,10 +300,6 @@ def style_findings(side, band_db: float, a: str = "realistic", b: str = "clean")
             verdict = f"{'gains' if x > y else 'loses'} {abs(x - y):.1f} dB on the {a} set"
         out.append(f"{row}: {x:+.2f} dB {a}, {y:+.2f} dB {b}: {verdict}")
     return out
-
-
-def _isna(x) -> bool:
-    return x is None or (isinstance(x, float) and x != x)
 
 
 def default_jobs() -> int:

@@ -179,11 +179,7 @@ def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont) -> tuple
         stems[key] = pan(x * 10 ** (gain_db / 20), position)
         gains[key], pans[key] = round(gain_db, 2), round(position, 3)
     names = arr.instruments
-    scale = _finish(stems, names)  # one scale for the whole track keeps the sums exact, the mixture unclipped
-    levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
-    silent = [name for name in names if levels[name]["silent"]]
-    if silent:  # scores.arrange guarantees notes; silence here would be a renderer bug, not bad luck
-        raise RuntimeError(f"{score.name}: {silent} below {SILENT_DB} dBFS after rendering")
+    scale, levels = _finish(stems, names, rate, score.name)
     meta = {
         "piece": score.name, "instruments": names,
         "programs": {name: INSTRUMENTS[name][0] for name in names},
@@ -193,21 +189,34 @@ def render_track(score: Score, dcfg: DataConfig, track_seed, soundfont) -> tuple
         "duration_s": dcfg.duration_s, "render_version": dcfg.render_version,
         "seed": [int(s) for s in np.atleast_1d(track_seed)], "soundfont": Path(soundfont).name, "style": "clean",
         "other": {name: {"soundfont": Path(soundfont).name, "program": INSTRUMENTS[name][0], "texture": "line",
-                         "polyphony": round(polyphony(arr.events["other/" + name], dcfg.duration_s), 4),
-                         "pitch_range": pitch_range(arr.events["other/" + name])} for name in names},
+                         **_notes_facts(arr.events["other/" + name], dcfg.duration_s)} for name in names},
     }
     return stems, meta
 
 
-def _finish(stems: dict, names: list) -> float:
-    """Scale the track once (mixture below clipping), quantise every stem, and build the exact sums in place."""
+def _finish(stems: dict, names: list, rate: int, piece: str) -> tuple[float, dict]:
+    """Scale the track once (mixture below clipping), quantise every stem and build the exact sums in place;
+    returns the scale and :func:`instrument_levels` of the instruments of "other".
+
+    Raises RuntimeError for an instrument below ``SILENT_DB``: :func:`scores.arrange` guarantees notes, so
+    silence here would be a renderer bug, not bad luck.
+    """
     total = sum(stems.values())
     scale = min(0.9 / max(float(np.max(np.abs(total))), 1e-6), 1.0)
     for key in stems:
         stems[key] = quantise(stems[key] * scale)
     stems["other"] = sum(stems["other/" + name] for name in names)
     stems["mixture"] = stems["vocals"] + stems["drums"] + stems["bass"] + stems["other"]
-    return scale
+    levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
+    silent = [name for name in names if levels[name]["silent"]]
+    if silent:
+        raise RuntimeError(f"{piece}: {silent} below {SILENT_DB} dBFS after rendering")
+    return scale, levels
+
+
+def _notes_facts(events, duration_s: float) -> dict:
+    """An instrument's ``polyphony`` and ``pitch_range`` from its ``(onset_s, duration_s, pitch, velocity)``."""
+    return {"polyphony": round(polyphony(events, duration_s), 4), "pitch_range": pitch_range(events)}
 
 
 def render_realistic_track(score: Score, dcfg: DataConfig, track_seed, soundfonts: list) -> tuple[dict, dict]:
@@ -239,12 +248,9 @@ def render_realistic_track(score: Score, dcfg: DataConfig, track_seed, soundfont
         target = -26.0 + float(rng.uniform(-5, 3)) - (3.0 if key == "drums" else 0.0)
         stems[key], _ = rooms.level_to(wet, rate, target)
         lufs[key] = rooms.loudness_lufs(stems[key], rate)
+        lufs[key] = None if lufs[key] is None else round(lufs[key], 2)
     names = arr.instruments
-    scale = _finish(stems, names)
-    levels = instrument_levels({name: stems["other/" + name] for name in names}, rate)
-    silent = [name for name in names if levels[name]["silent"]]
-    if silent:
-        raise RuntimeError(f"{score.name}: {silent} below {SILENT_DB} dBFS after rendering")
+    scale, levels = _finish(stems, names, rate, score.name)
     rt60 = float(np.median([rooms.measured_rt60_s(rirs[k][0], rate) for k in keys]))
     meta = {
         "piece": score.name, "instruments": names, "style": "realistic",
@@ -256,13 +262,11 @@ def render_realistic_track(score: Score, dcfg: DataConfig, track_seed, soundfont
         "seed": [int(s) for s in np.atleast_1d(track_seed)],
         "soundfont": sorted({f.name for f in fonts.values()}),
         "stems": {k: {"soundfont": fonts[k].name, "program": arr.programs[k], "effects": effects[k],
-                      "loudness_lufs": None if lufs[k] is None else round(lufs[k], 2)} for k in keys},
+                      "loudness_lufs": lufs[k]} for k in keys},
         "other": {name: {"soundfont": fonts["other/" + name].name, "program": arr.programs["other/" + name],
                          "texture": arr.textures[name], "span": arr.spans[name],
-                         "polyphony": round(polyphony(arr.events["other/" + name], dcfg.duration_s), 4),
-                         "pitch_range": pitch_range(arr.events["other/" + name]),
-                         "effects": effects["other/" + name],
-                         "loudness_lufs": None if lufs["other/" + name] is None else round(lufs["other/" + name], 2)}
+                         **_notes_facts(arr.events["other/" + name], dcfg.duration_s),
+                         "effects": effects["other/" + name], "loudness_lufs": lufs["other/" + name]}
                   for name in names},
         "room": {"dims_m": [round(v, 2) for v in space.dims_m], "rt60_target_s": round(space.rt60_target_s, 3),
                  "rt60_s": round(rt60, 3), "absorption": round(space.absorption, 4), "max_order": space.max_order,

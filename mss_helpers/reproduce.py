@@ -243,7 +243,8 @@ def styles_markdown(preset: str = "cpu") -> str | None:
     """The key rows of both render styles, from the four separation CSVs in ``results/`` (None if missing)."""
     import pandas as pd
 
-    from .evaluate import markdown_table, styles_side_by_side, summarize
+    from .evaluate import markdown_table, style_findings, styles_side_by_side, summarize
+    from .verify import BAND_DB, gap_sentence
 
     out = paths.results_dir()
     files = {"realistic": [f"separation_{preset}.csv", f"separation_mixit_{preset}.csv"],
@@ -252,9 +253,6 @@ def styles_markdown(preset: str = "cpu") -> str | None:
         return None
     summaries = {style: pd.concat([summarize(pd.read_csv(out / f, keep_default_na=False, na_values=[""]))
                                    for f in names]) for style, names in files.items()}
-    from .evaluate import style_findings
-    from .verify import BAND_DB, gap_sentence
-
     side = styles_side_by_side(summaries)
     lines = [f"- {line}" for line in style_findings(side, BAND_DB)]
     # comparisons of trained rows on the realistic set, computed against the reproduction band
@@ -397,8 +395,7 @@ def verify_line(preset: str) -> str:
         return f"verify: not run ({exc})"
     if not rows:
         return f"verify: no committed results of preset {preset} to compare with"
-    return verify.summary_line(rows) + ("" if verify.summary_line(rows).startswith("verify: agrees") else
-                                        "; python -m mss_helpers verify lists them")
+    return verify.summary_line(rows) + ("; python -m mss_helpers verify lists them" if verify.failures(rows) else "")
 
 
 def run(args) -> int:

@@ -313,8 +313,8 @@ def arrange_realistic(score: Score, dcfg: DataConfig, rng) -> Arrangement:
     """The ``realistic`` style: programs drawn per family, chord textures from the harmony, a performance.
 
     Piano, guitar and pads always play chords (:data:`textures.FAMILIES`); strings, organ, brass and the
-    synth lead draw a chord texture or a score part. A track where nobody drew a chord texture gives its
-    first instrument one. Each instrument may enter late or leave early (never below
+    synth lead draw a chord texture or a score part. A track where nobody drew a texture that sounds two or
+    more notes at once gives its first instrument one. Each instrument may enter late or leave early (never below
     ``dcfg.min_sounding_share`` of the excerpt); the whole track, vocals, bass and drums included, follows
     one drifting tempo with humanised onsets (about +-15 ms) and velocities.
     """
@@ -348,15 +348,16 @@ def arrange_realistic(score: Score, dcfg: DataConfig, rng) -> Arrangement:
                 pick = ((), frozenset(), "drawn")
                 notes = textures.chord_texture(str(draws[name]), chords, length_ql, bar,
                                                textures.FAMILIES[name][2], rng)
-            if pick is None or coverage([n[:3] for n in notes], length_ql, bar) < dcfg.min_sounding_share:
+            full = None if pick is None else coverage([n[:3] for n in notes], length_ql, bar)
+            if full is None or full < dcfg.min_sounding_share:
                 break
-            span = (0, n_bars)
+            span, share = (0, n_bars), full
             if n_bars >= 3 and rng.random() < 0.4:  # enters late and/or leaves early
-                span = (int(rng.integers(0, n_bars // 3 + 1)), int(rng.integers(-(-2 * n_bars // 3), n_bars + 1)))
-                inside = [n for n in notes if span[0] * bar <= n[0] < span[1] * bar]
-                if coverage([n[:3] for n in inside], length_ql, bar) < dcfg.min_sounding_share:
-                    span = (0, n_bars)
-            chosen[name] = (pick, notes, span)
+                late = (int(rng.integers(0, n_bars // 3 + 1)), int(rng.integers(-(-2 * n_bars // 3), n_bars + 1)))
+                inside = coverage([n[:3] for n in notes if late[0] * bar <= n[0] < late[1] * bar], length_ql, bar)
+                if inside >= dcfg.min_sounding_share:
+                    span, share = late, inside
+            chosen[name] = (pick, notes, span, share)
         if len(chosen) == len(names):
             break
     else:
@@ -375,12 +376,11 @@ def arrange_realistic(score: Score, dcfg: DataConfig, rng) -> Arrangement:
     arr.events["drums"] = textures.perform(kit, seconds, 85, rng, jitter_s=0.006)
     arr.programs.update(vocals=int(rng.choice(VOCAL_PROGRAMS)), bass=int(rng.choice(BASS_PROGRAMS)), drums=None)
     for name in names:
-        (idx, rests, how), notes, span = chosen[name]
+        (idx, rests, how), notes, span, share = chosen[name]
         arr.events["other/" + name] = textures.perform(notes, seconds, int(rng.integers(65, 105)), rng,
                                                        span=(span[0] * bar, span[1] * bar))
         arr.programs["other/" + name] = int(rng.choice(textures.FAMILIES[name][0]))
         arr.parts[name], arr.rest_bars[name], arr.redrawn[name] = list(idx), sorted(rests), how
         arr.textures[name], arr.spans[name] = str(draws[name]), [int(span[0]), int(span[1])]
-        inside = [n[:3] for n in notes if span[0] * bar <= n[0] < span[1] * bar]
-        arr.coverage[name] = round(coverage(inside, length_ql, bar, rests), 3)
+        arr.coverage[name] = round(share, 3)  # a line's rest bars are already out of its notes
     return arr

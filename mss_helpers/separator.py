@@ -271,9 +271,9 @@ def train_separator(cfg: Config, root=None, run_dir=None, resume: bool = False, 
 
 def ensure_separator(cfg: Config, root=None, progress: bool = True) -> Path:
     """The finished separator run of ``cfg``: reused when cached, trained (or resumed) now otherwise."""
-    run_dir = separator_run_dir(cfg, root)
-    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
-    return train_separator(cfg, root=root, resume=resume, progress=progress)
+    from .train import interrupted
+
+    return train_separator(cfg, root=root, resume=interrupted(separator_run_dir(cfg, root)), progress=progress)
 
 
 def load_separator(cfg: Config, run_dir=None, which: str = "last") -> MixITSeparator:

@@ -285,10 +285,10 @@ def pan_student_run_dir(cfg: Config) -> Path:
 
 def ensure_pan_student(cfg: Config, root=None, progress: bool = True) -> Path:
     """The finished pan-taught student of ``cfg``: reused when cached, trained (or resumed) now otherwise."""
+    from .train import interrupted
+
     pcfg = pan_student_config(cfg)
-    run_dir = student_run_dir(pcfg, root)
-    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
-    return train_student(pcfg, root=root, resume=resume, progress=progress)
+    return train_student(pcfg, root=root, resume=interrupted(student_run_dir(pcfg, root)), progress=progress)
 
 
 def load_pan_student(cfg: Config, which: str = "last") -> MixITSeparator:
@@ -310,9 +310,10 @@ def run(args) -> int:
     """Train (or reuse) the pan-taught student and print its run folder."""
     from .config import get_config
 
+    from .train import interrupted
+
     pcfg = pan_student_config(get_config(args.preset))
-    run_dir = student_run_dir(pcfg, args.root)
-    resume = (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file() and not args.force
+    resume = interrupted(student_run_dir(pcfg, args.root)) and not args.force
     print(f"run: {train_student(pcfg, root=args.root, resume=resume, force=args.force)}")
     return 0
 

@@ -32,12 +32,7 @@ def find_soundfont() -> Path:
         return env[0]
     if FLUID_PATH.is_file():
         return FLUID_PATH
-    try:
-        import pretty_midi
-
-        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    except ImportError:
-        bundled = None
+    bundled = _bundled_timgm()
     if bundled is not None and bundled.is_file():
         warnings.warn(f"FluidR3_GM not found at {FLUID_PATH}; falling back to pretty_midi's TimGM6mb.sf2. "
                       "Install Debian's fluid-soundfont-gm (or set MSS_SOUNDFONT) for the reference sound.",
@@ -62,13 +57,7 @@ def find_soundfonts() -> list[Path]:
     if env:
         return env
     found = [find_soundfont()]
-    try:
-        import pretty_midi
-
-        bundled = Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
-    except ImportError:
-        bundled = None
-    for candidate in (FLUID_PATH, TIMGM_DEBIAN, bundled):
+    for candidate in (FLUID_PATH, TIMGM_DEBIAN, _bundled_timgm()):
         if candidate is not None and candidate.is_file() and candidate.name not in {p.name for p in found}:
             found.append(candidate)
     if len(found) < 2:
@@ -76,6 +65,15 @@ def find_soundfonts() -> list[Path]:
                       "instrument from it. Install Debian's fluid-soundfont-gm and timgm6mb-soundfont for two.",
                       stacklevel=2)
     return found
+
+
+def _bundled_timgm() -> Path | None:
+    """pretty_midi's bundled copy of TimGM6mb.sf2 (None without pretty_midi)."""
+    try:
+        import pretty_midi
+    except ImportError:
+        return None
+    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
 
 
 def _env_soundfonts() -> list[Path]:

@@ -318,6 +318,12 @@ def finished_run(run_dir, force: bool = False, resume: bool = False) -> bool:
     return (run_dir / "done.json").is_file()
 
 
+def interrupted(run_dir) -> bool:
+    """True when ``run_dir`` holds a checkpoint but no ``done.json``: a run stopped midway, to resume."""
+    run_dir = Path(run_dir)
+    return (run_dir / "last.pt").is_file() and not (run_dir / "done.json").is_file()
+
+
 def capped(run_dir) -> dict | None:
     """The cap record of a finished run the safety net stopped (``{"max_minutes", "step",
     "planned_steps"}``), or None for a run that took all its steps (or is not finished)."""
@@ -348,5 +354,5 @@ def cap_note(run_dir, resume_command: str) -> str | None:
             "(the checkpoint is kept), then run this notebook again.")
 
 
-__all__ = ["fit", "finished_run", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
+__all__ = ["fit", "finished_run", "interrupted", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
            "CHECKPOINT_FILES"]

@@ -29,7 +29,6 @@ import json
 import math
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -285,19 +284,25 @@ def compare(reproduced: dict[str, str], committed: dict[str, str]) -> list[dict]
     return rows
 
 
+FAILING = ("OUT OF BAND", "MISSING")
+
+
+def failures(rows: list[dict]) -> list[dict]:
+    """The rows of :func:`compare` that make the reproduction disagree."""
+    return [r for r in rows if r["verdict"] in FAILING]
+
+
 def summary_line(rows: list[dict]) -> str:
-    """``verify: N numbers agree, M out of band, K missing (T timings not compared)``."""
-    count = {v: sum(r["verdict"] == v for r in rows) for v in ("ok", "OUT OF BAND", "MISSING", "not compared")}
-    bad = count["OUT OF BAND"] + count["MISSING"]
-    return (f"verify: {'FAILED' if bad else 'agrees'}: {count['ok']} numbers within tolerance, "
+    """``verify: agrees|FAILED: N numbers within tolerance, M out of band, K missing (T timings not compared)``."""
+    count = {v: sum(r["verdict"] == v for r in rows) for v in ("ok", *FAILING, "not compared")}
+    return (f"verify: {'FAILED' if failures(rows) else 'agrees'}: {count['ok']} numbers within tolerance, "
             f"{count['OUT OF BAND']} out of band, {count['MISSING']} missing "
             f"({count['not compared']} timings not compared)")
 
 
 def format_table(rows: list[dict], everything: bool = False) -> str:
     """The table of failures (or of every compared number with ``everything``)."""
-    shown = [r for r in rows if everything and r["verdict"] != "not compared" or r["verdict"] in
-             ("OUT OF BAND", "MISSING")]
+    shown = [r for r in rows if everything and r["verdict"] != "not compared" or r["verdict"] in FAILING]
 
     def f(x):
         return "" if x is None else f"{x:.4g}"
@@ -354,9 +359,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     rows = verify(args.results, args.against)
-    bad = [r for r in rows if r["verdict"] in ("OUT OF BAND", "MISSING")]
+    bad = failures(rows)
     if bad or args.all:
         print(format_table(rows, everything=args.all))
     print(summary_line(rows))
-    sys.stdout.flush()
     return 1 if bad else 0
