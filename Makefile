@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 SYSSTAMP := $(VENV)/.sysdeps
 PRESET ?= cpu
 FORCE ?= 0
+# DATA=/path/to/musdb18 runs the whole report on that root (outputs under reports/<root-name>_<preset>/);
+# SPLIT=seed|folders chooses its split (default: seed on MUSDB18's own 100/50 folders).
+DATA ?=
+SPLIT ?=
 export MSS_PRESET ?= $(PRESET)
 
 .PHONY: setup sysdeps data train reproduce verify test test-notebooks bench html clean
@@ -38,7 +42,8 @@ train: setup
 reproduce:
 	@start=$$(date +%s); marker=$$(mktemp); $(MAKE) --no-print-directory setup && \
 	installed=$$( [ $(STAMP) -nt $$marker ] && echo --installed ); rm -f $$marker; \
-	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $$installed $(if $(filter 1,$(FORCE)),--force,)
+	$(PY) -m mss_helpers reproduce --preset $(MSS_PRESET) --started $$start $$installed $(if $(filter 1,$(FORCE)),--force,) \
+	$(if $(DATA),--root "$(DATA)",) $(if $(SPLIT),--split-scheme $(SPLIT),)
 
 # Every number in results/ against the committed report (HEAD), within the tolerances of mss_helpers.verify.
 verify: setup
@@ -54,7 +59,7 @@ bench: setup
 	$(PY) benchmarks/run_all.py --preset $(MSS_PRESET)
 
 html: setup
-	$(PY) -m mss_helpers html
+	$(PY) -m mss_helpers html $(if $(DATA),--root "$(DATA)",)
 
 clean:
 	rm -rf runs/ html/ .pytest_cache

@@ -298,7 +298,11 @@ PRESETS: dict[str, Config] = {
 
 
 def get_config(name: str | None = None, **sections) -> Config:
-    """The preset ``name`` (default: ``$MSS_PRESET`` or ``cpu``), with overrides."""
+    """The preset ``name`` (default: ``$MSS_PRESET`` or ``cpu``), with overrides.
+
+    With ``MSS_DATA_ROOT`` set (``reproduce --root``, ``make reproduce DATA=...``), the
+    preset reads that root instead of rendering its embedded set.
+    """
     from_env = not name and "MSS_PRESET" in os.environ
     name = name or os.environ.get("MSS_PRESET", "cpu")
     if name not in PRESETS:
@@ -307,6 +311,8 @@ def get_config(name: str | None = None, **sections) -> Config:
         where = " (from $MSS_PRESET)" if from_env else ""
         raise ConfigError(f"unknown preset {name!r}{where}; choose one of {', '.join(PRESETS)}")
     cfg = PRESETS[name]
+    if paths.user_root() is not None:
+        cfg = cfg.replace(data={"root": str(paths.user_root())})
     return cfg.replace(**sections) if sections else cfg
 
 

@@ -7,7 +7,9 @@ is empty and only unsupervised metrics apply.
 
 Splits: the embedded set and MUSDB18 both have ``train`` and ``test`` folders.
 ``split_scheme="seed"`` pools real MUSDB18's 150 songs and holds out the last
-20 by name, the seed report's 130/20 split.
+20 by name, the seed report's 130/20 split. It is the default on a root laid out
+as MUSDB18's own 100/50 folders (:func:`resolve_split_scheme`); ``MSS_SPLIT_SCHEME``
+(``reproduce --split-scheme``) chooses for every reader of a run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,35 @@ def detect_format(root) -> bool:
     if any(next(split.glob("*.stem.mp4"), None) for split in splits):
         return False
     raise DataRootError(f"no tracks found under {root}/train or {root}/test; {_layout_hint(root)}")
+
+
+SPLIT_SCHEMES = ("folders", "seed")
+MUSDB18_FOLDERS = {"train": 100, "test": 50}  # MUSDB18's own split of its 150 songs
+
+
+def _count_tracks(folder: Path) -> int:
+    return sum(1 for _ in folder.glob("*/mixture.wav")) + sum(1 for _ in folder.glob("*.stem.mp4"))
+
+
+def resolve_split_scheme(root, scheme: str | None = None) -> str:
+    """The split scheme used on ``root``: ``scheme``, else ``$MSS_SPLIT_SCHEME``, else
+    ``"seed"`` where the root has MUSDB18's own 100/50 folders and ``"folders"`` elsewhere."""
+    import os
+
+    scheme = scheme or os.environ.get("MSS_SPLIT_SCHEME", "").strip() or None
+    if scheme is not None:
+        if scheme not in SPLIT_SCHEMES:
+            raise ConfigError(f"split scheme must be one of {', '.join(SPLIT_SCHEMES)}, got {scheme!r} "
+                              "(--split-scheme or MSS_SPLIT_SCHEME)")
+        return scheme
+    root = Path(root).expanduser()
+    counts = {s: _count_tracks(root / s) for s in MUSDB18_FOLDERS}
+    return "seed" if counts == MUSDB18_FOLDERS else "folders"
+
+
+def has_instruments(tracks) -> bool:
+    """Whether the tracks have the instruments inside "other" (the embedded set) or not (MUSDB18)."""
+    return any(t.instruments for t in tracks)
 
 
 @dataclass
@@ -125,12 +156,12 @@ class Track:
 
 
 def load_tracks(root, split: str = "train", is_wav: bool | None = None,
-                split_scheme: str = "folders", unreadable: list | None = None) -> list[Track]:
+                split_scheme: str | None = None, unreadable: list | None = None) -> list[Track]:
     """All tracks of ``split`` ("train" or "test") under ``root``, sorted by name.
 
     ``split_scheme="folders"`` uses the root's train/test folders;
     ``"seed"`` pools both and holds out the last 20 names as test (the seed
-    report's 130/20 split of MUSDB18's 150 songs).
+    report's 130/20 split of MUSDB18's 150 songs); None: :func:`resolve_split_scheme`.
 
     A wav track whose ``mixture.wav`` cannot be read raises :class:`AudioError`
     naming the file, unless ``unreadable`` is a list: then the track is left
@@ -142,10 +173,9 @@ def load_tracks(root, split: str = "train", is_wav: bool | None = None,
 
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    if split_scheme not in ("folders", "seed"):
-        raise ValueError(f"split_scheme must be 'folders' or 'seed', got {split_scheme!r}")
     root = Path(root).expanduser().resolve()
     detected = detect_format(root)
+    split_scheme = resolve_split_scheme(root, split_scheme)
     is_wav = detected if is_wav is None else is_wav
     subsets = [split] if split_scheme == "folders" else ["train", "test"]
     subsets = [s for s in subsets if (root / s).is_dir()]
@@ -228,7 +258,7 @@ DATA_SUFFIXES = (".wav", ".flac", ".mp4", ".json")
 def data_key(cfg: Config, root=None) -> str:
     """What names a run's data in its folder name: ``""`` for the preset's own embedded set (its render
     signature is already in the config hash), else ``"_data<hash>"`` of ``root``'s resolved path and
-    every audio and ``meta.json`` file under it (relative path, size, mtime).
+    every audio and ``meta.json`` file under it (relative path, size, mtime), and the split scheme.
 
     A model trained on one root is never found under another root's name, and a root whose files
     changed gets a new name; a user-given ``DataConfig.root`` is keyed the same way.
@@ -242,6 +272,7 @@ def data_key(cfg: Config, root=None) -> str:
         return ""
     h = hashlib.sha1(str(root).encode())
     if root.exists():
+        h.update(f"split:{resolve_split_scheme(root)}\n".encode())
         for p in sorted(root.rglob("*")):
             if p.suffix in DATA_SUFFIXES and p.is_file():
                 st = p.stat()

@@ -1,6 +1,6 @@
 import json
 
-from mss_helpers import reproduce
+from mss_helpers import report_pages, reproduce
 
 
 def test_results_block_is_built_from_results_files(tmp_path, monkeypatch):
@@ -16,7 +16,7 @@ def test_results_block_is_built_from_results_files(tmp_path, monkeypatch):
 def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
     monkeypatch.setenv("MSS_RESULTS_DIR", str(tmp_path))
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{reproduce.README_START}\nold numbers\n{reproduce.README_END}\noutro\n")
+    readme.write_text(f"intro\n{report_pages.README_START}\nold numbers\n{report_pages.README_END}\noutro\n")
     (tmp_path / "autoencoder_x.json").write_text(json.dumps(
         {"median": {"mse": 0.0012, "snr_db": 9.87, "spectral_mse": 2.5, "cosine": 0.91, "si_sdr_db": 9.1}}))
     assert reproduce.update_readme("x", readme=readme)
@@ -35,7 +35,7 @@ def test_reproduce_record_says_whether_it_started_from_nothing(tmp_path, monkeyp
     (nb_dir / "01_do_thing.py").write_text("# %%\nx = 1\n")
     built = []
     monkeypatch.setattr(reproduce, "numbered_notebooks", lambda: sorted(nb_dir.glob("*.py")))
-    monkeypatch.setattr(reproduce, "execute_notebook", lambda nb, env=None: built.append(nb.name))
+    monkeypatch.setattr(reproduce, "execute_notebook", lambda nb, ipynb=None, env=None: built.append(nb.name))
     import mss_helpers.datasets as datasets
 
     monkeypatch.setattr(datasets, "ensure_dataset", lambda cfg: cfg.data.resolved_root().mkdir(parents=True, exist_ok=True))
