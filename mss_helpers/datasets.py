@@ -14,6 +14,7 @@ as MUSDB18's own 100/50 folders (:func:`resolve_split_scheme`); ``MSS_SPLIT_SCHE
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,20 +122,44 @@ class Track:
         """One stem (``mixture``, ``vocals``, ``drums``, ``bass``, ``other``) as ``(C, S)`` float32."""
         if stem not in STEMS:
             raise ValueError(f"unknown stem {stem!r}; choose one of {STEMS}")
+        cache = self._cache_path(stem, rate, channels)
+        if cache is not None and cache.is_file():
+            return np.load(cache, mmap_mode="c")  # copy-on-write: a caller may scale its copy in place
+        x = self._decode(stem, rate, channels)
+        if cache is None:
+            return x
+        paths.atomic_write(cache, lambda tmp: np.save(tmp, x))
+        return np.load(cache, mmap_mode="c")
+
+    def _decode(self, stem: str, rate: int | None, channels: int | None) -> np.ndarray:
         wav = self.path / f"{stem}.wav"
         if wav.is_file():
             # musdb would run ffprobe for every read of a wav file; soundfile reads it directly,
             # at the file's own rate (a stem at another rate than the mixture is still right).
             return audio_io.read_audio(wav, rate=rate, channels=channels,
                                        name=f"track {self.name!r}, stem {stem!r}")[0]
-        else:
-            x = self.mtrack.audio if stem == "mixture" else self.mtrack.sources[stem].audio
-            x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # musdb: (samples, channels)
+        x = self.mtrack.audio if stem == "mixture" else self.mtrack.sources[stem].audio
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)  # musdb: (samples, channels)
         if channels is not None:
             x = audio_io.to_channels(x, channels)
         if rate is not None and rate != self.rate:
             x = audio_io.resample(x, self.rate, rate)
         return x
+
+    def _cache_path(self, stem: str, rate: int | None, channels: int | None) -> Path | None:
+        """Where a decoded stem is kept (``.npy``, memory-mapped on read), or None: read it directly.
+
+        Songs of a user's root (MUSDB18's AAC streams, or wav files at another rate than the models')
+        are decoded and resampled once, then every reader maps the file instead of holding all
+        songs in memory. The embedded set (instruments inside "other", already at the models' rate)
+        is read directly, as it always was.
+        """
+        source = self.path if self.path.suffix == ".mp4" else self.path / f"{stem}.wav"
+        if source.suffix != ".mp4" and (self.instruments or rate is None or rate == self.rate):
+            return None
+        st = source.stat()
+        key = hashlib.sha1(f"{source.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+        return paths.data_dir() / "decoded" / key / f"{stem}_{rate or self.rate}hz_{channels or 'all'}ch.npy"
 
     def other_stems(self, rate: int | None = None, channels: int | None = None,
                     min_db: float | None = None) -> dict[str, np.ndarray]:
@@ -263,8 +288,6 @@ def data_key(cfg: Config, root=None) -> str:
     A model trained on one root is never found under another root's name, and a root whose files
     changed gets a new name; a user-given ``DataConfig.root`` is keyed the same way.
     """
-    import hashlib
-
     if root is None and not cfg.data.root:
         return ""
     root = Path(root if root is not None else cfg.data.root).expanduser().resolve()
@@ -353,6 +376,13 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
     return root
 
 
+def _mapped_file(a) -> str | None:
+    """The cache file ``a`` maps whole (:meth:`Track.load` of a user's song), else None."""
+    if isinstance(a, np.memmap) and a.filename and a.shape == np.load(a.filename, mmap_mode="r").shape:
+        return str(a.filename)
+    return None
+
+
 class ClipDataset:
     """Random (or fixed) clips of one stem, as a torch ``Dataset``.
 
@@ -377,10 +407,15 @@ class ClipDataset:
         if stem == "input":
             if cfg is None:
                 raise ValueError("stem='input' needs cfg")
-            self.audio = [input_audio(t, cfg) for t in tracks]
+            audio = (input_audio(t, cfg) for t in tracks)
         else:
-            self.audio = [t.load(stem, rate=rate, channels=channels) for t in tracks]
-        short = [t.name for t, a in zip(tracks, self.audio) if a.shape[1] < self.clip]
+            audio = (t.load(stem, rate=rate, channels=channels) for t in tracks)
+        # A decoded song of a user's root is kept as its cache file's name, mapped again for each clip:
+        # the pages one clip touches are let go, so memory does not grow with the number of songs.
+        self.audio = [_mapped_file(a) or a for a in audio]
+        self.lengths = [np.load(a, mmap_mode="r").shape[1] if isinstance(a, str) else a.shape[1]
+                        for a in self.audio]
+        short = [t.name for t, n in zip(tracks, self.lengths) if n < self.clip]
         if short:
             raise AudioError(f"tracks shorter than one {clip_s} s clip: {short}; remove them or lower clip_s")
         self._epoch = 0
@@ -398,9 +433,10 @@ class ClipDataset:
         seed = [self.seed, index] + ([self._epoch, 1] if self.random else [])
         rng = np.random.default_rng(seed)
         for _ in range(4):
-            a = self.audio[int(rng.integers(len(self.audio)))]
-            start = int(rng.integers(0, a.shape[1] - self.clip + 1))
-            x = a[:, start:start + self.clip]
+            i = int(rng.integers(len(self.audio)))
+            a = self.audio[i]
+            start = int(rng.integers(0, self.lengths[i] - self.clip + 1))
+            x = (np.load(a, mmap_mode="r") if isinstance(a, str) else a)[:, start:start + self.clip]
             if float(np.mean(x**2)) > 1e-6:
                 break
         return torch.from_numpy(np.ascontiguousarray(x))

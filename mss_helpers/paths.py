@@ -6,8 +6,9 @@ run never overwrites the committed report outputs).
 
 ``MSS_DATA_ROOT`` points the whole report at a user's data set (MUSDB18,
 MUSDB18-HQ or any root in that layout). Every default folder then moves under
-``reports/<root-name>_<preset>/`` (git-ignored): a run on a user's data never
-writes over the committed ``notebooks/*.ipynb``, ``figures/`` or ``results/``.
+``reports/<root-name>_<preset>/`` (git-ignored; ``MSS_REPORTS_DIR`` moves
+``reports/``): a run on a user's data never writes over the committed
+``notebooks/*.ipynb``, ``figures/`` or ``results/``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def report_dir(root=None, preset: str | None = None) -> Path | None:
     if root is None:
         return None
     preset = preset or os.environ.get("MSS_PRESET", "cpu")
-    return PROJ_ROOT / "reports" / f"{root.name or 'root'}_{preset}"
+    return _dir("MSS_REPORTS_DIR", PROJ_ROOT / "reports") / f"{root.name or 'root'}_{preset}"
 
 
 def _default(name: str) -> Path:
