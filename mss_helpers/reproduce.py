@@ -37,7 +37,7 @@ from pathlib import Path
 
 from . import paths
 from .config import get_config, git_commit
-from .datasets import detect_format, estimates_root, resolve_split_scheme
+from .datasets import detect_format, estimates_root, load_tracks, resolve_split_scheme
 from .errors import UserError
 from .provenance import capped_runs, machine_record, report_runs
 
@@ -125,13 +125,16 @@ def _is_preset_run(name: str, preset: str) -> bool:
 def use_root(root, split_scheme: str | None = None, preset: str | None = None) -> Path:
     """Point this process (and the notebooks' kernels it starts) at a user's data root.
 
-    Checks the root's layout and the split scheme first (one-line errors), then sets
+    Checks the root's layout, the split scheme and that every song can be read first (one-line
+    errors naming the file), then sets
     ``MSS_DATA_ROOT`` (and ``MSS_SPLIT_SCHEME``): every default folder moves under
     ``reports/<root-name>_<preset>/``. Returns that folder.
     """
     root = Path(root).expanduser().resolve()
     detect_format(root)
     scheme = resolve_split_scheme(root, split_scheme)
+    for split in ("train", "test"):  # a song that cannot be decoded is named now, not in a notebook's cell
+        load_tracks(root, split, split_scheme=scheme)
     os.environ["MSS_DATA_ROOT"] = str(root)
     os.environ["MSS_SPLIT_SCHEME"] = scheme
     if preset:

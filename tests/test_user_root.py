@@ -170,3 +170,18 @@ def test_training_clips_of_a_users_songs_are_read_from_the_map(standin_root, tmp
     in_memory.audio = [np.array(np.load(a)) for a in in_memory.audio]
     for i in range(len(mapped)):
         assert torch.equal(mapped[i], in_memory[i])
+
+
+def test_reproduce_names_a_song_that_cannot_be_decoded(standin_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "broken_musdb"
+    shutil.copytree(standin_root, root)
+    bad = next((root / "test").glob("*.stem.mp4"))
+    bad.write_bytes(b"not an mp4 file")
+    proc = subprocess.run([sys.executable, "-m", "mss_helpers", "reproduce", "--preset", "tiny", "--root", str(root)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          env=_clean_env(MSS_REPORTS_DIR=str(tmp_path / "reports")), timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and bad.name in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
