@@ -6,7 +6,7 @@ written from the preset's embedded test tracks, each tiled to ``--minutes``
 so its peak RSS (VmHWM) is its own:
 
 - ``data N``: decodes N songs once (the cache of :meth:`datasets.Track.load`)
-  and draws a training epoch of clips from them with ``datasets.ClipDataset``,
+  and draws a training epoch of clips from them with ``clips.ClipDataset``,
   as the autoencoder's training does. Run for two song counts: if memory grew
   with the number of songs, 150 songs would not fit; the difference per song is
   what a full MUSDB18 would add.
@@ -36,11 +36,12 @@ from mss_helpers import paths
 _DATA = r"""
 import json, sys, time
 from mss_helpers import datasets
+from mss_helpers.clips import ClipDataset
 from mss_helpers.config import get_config
 cfg = get_config(sys.argv[1]); root = sys.argv[2]; n = int(sys.argv[3])
 tracks = datasets.load_tracks(root, "train", split_scheme="folders")[:n]
 t = time.perf_counter()
-ds = datasets.ClipDataset(tracks, stem="input", clip_s=cfg.data.clip_s, rate=cfg.data.sample_rate,
+ds = ClipDataset(tracks, stem="input", clip_s=cfg.data.clip_s, rate=cfg.data.sample_rate,
                           channels=cfg.data.channels, n_clips=cfg.train.steps_per_epoch * cfg.train.batch_size,
                           seed=0, cfg=cfg)
 prepare = time.perf_counter() - t

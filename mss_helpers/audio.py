@@ -119,7 +119,7 @@ def check_audio(audio: np.ndarray, rate: int, *, expected_rate: int | None = Non
                 expected_channels: int | None = None, min_seconds: float = 0.0,
                 silence_db: float = -80.0, name: str = "audio") -> np.ndarray:
     """Validate audio before a model or metric sees it; raise :class:`AudioError` with the reason."""
-    audio = np.asanyarray(audio)  # a memory-mapped song stays mapped (datasets.ClipDataset relies on it)
+    audio = np.asanyarray(audio)  # a memory-mapped song stays mapped (training sets keep its file's name: datasets.held)
     if audio.ndim != 2:
         raise AudioError(f"{name}: expected shape (channels, samples), got {audio.shape}")
     if expected_rate is not None and int(rate) != int(expected_rate):

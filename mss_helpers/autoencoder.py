@@ -59,16 +59,17 @@ def _loaders(cfg: Config, root):
     from torch.utils.data import DataLoader
 
     from . import datasets
+    from .clips import ClipDataset
 
     tracks = datasets.load_tracks(root, "train")
     train_tracks, val_tracks = datasets.split_train_val(tracks, cfg.data.n_val_tracks, cfg.data.seed)
     # stem="input" reads datasets.input_audio: the "other" stem, or Open-Unmix's estimate of it.
     common = dict(stem="input", clip_s=train_clip_s(cfg), rate=cfg.data.sample_rate,
                   channels=cfg.data.channels, cfg=cfg)
-    train_ds = datasets.ClipDataset(train_tracks, n_clips=cfg.train.steps_per_epoch * cfg.train.batch_size,
-                                    seed=cfg.train.seed, random=True, **common)
-    val_ds = datasets.ClipDataset(val_tracks, n_clips=cfg.train.val_clips, seed=cfg.train.seed + 1,
-                                  random=False, **common)
+    train_ds = ClipDataset(train_tracks, n_clips=cfg.train.steps_per_epoch * cfg.train.batch_size,
+                           seed=cfg.train.seed, random=True, **common)
+    val_ds = ClipDataset(val_tracks, n_clips=cfg.train.val_clips, seed=cfg.train.seed + 1,
+                         random=False, **common)
     loader = dict(batch_size=cfg.train.batch_size, num_workers=cfg.train.num_workers)
     return (DataLoader(train_ds, shuffle=False, drop_last=True, **loader),
             DataLoader(val_ds, shuffle=False, **loader))

@@ -376,70 +376,18 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
     return root
 
 
-def _mapped_file(a) -> str | None:
-    """The cache file ``a`` maps whole (:meth:`Track.load` of a user's song), else None."""
+def held(a):
+    """What a training set keeps of one song: the cache file's name when ``a`` maps a user's decoded song
+    whole (:meth:`Track.load`), else ``a``. Mapped again per clip (:func:`mapped`), the pages one clip
+    touched are let go, so memory does not grow with the number of songs."""
     if isinstance(a, np.memmap) and a.filename and a.shape == np.load(a.filename, mmap_mode="r").shape:
         return str(a.filename)
-    return None
+    return a
 
 
-class ClipDataset:
-    """Random (or fixed) clips of one stem, as a torch ``Dataset``.
-
-    Items are float32 tensors ``(channels, clip_samples)``. All tracks are
-    loaded into memory once, at the model's rate and channel count. Clips that
-    are nearly silent are redrawn a few times (instruments rest for bars).
-
-    Parameters
-    ----------
-    tracks : list of Track
-    stem : "other" (default) or any stem; "input" reads ``input_audio(track, cfg)``
-    random : True draws new clips every epoch; False gives the same clip per index (validation)
-    """
-
-    def __init__(self, tracks, stem: str = "other", clip_s: float = 1.0, rate: int = 16000,
-                 channels: int = 1, n_clips: int = 1000, seed: int = 0, random: bool = True,
-                 cfg: Config | None = None):
-        if not tracks:
-            raise ValueError("ClipDataset needs at least one track")
-        self.clip = int(round(clip_s * rate))
-        self.n_clips, self.seed, self.random = int(n_clips), seed, random
-        if stem == "input":
-            if cfg is None:
-                raise ValueError("stem='input' needs cfg")
-            audio = (input_audio(t, cfg) for t in tracks)
-        else:
-            audio = (t.load(stem, rate=rate, channels=channels) for t in tracks)
-        # A decoded song of a user's root is kept as its cache file's name, mapped again for each clip:
-        # the pages one clip touches are let go, so memory does not grow with the number of songs.
-        self.audio = [_mapped_file(a) or a for a in audio]
-        self.lengths = [np.load(a, mmap_mode="r").shape[1] if isinstance(a, str) else a.shape[1]
-                        for a in self.audio]
-        short = [t.name for t, n in zip(tracks, self.lengths) if n < self.clip]
-        if short:
-            raise AudioError(f"tracks shorter than one {clip_s} s clip: {short}; remove them or lower clip_s")
-        self._epoch = 0
-
-    def __len__(self) -> int:
-        return self.n_clips
-
-    def set_epoch(self, epoch: int) -> None:
-        """Random clips differ between epochs but are reproducible."""
-        self._epoch = epoch
-
-    def __getitem__(self, index: int):
-        import torch
-
-        seed = [self.seed, index] + ([self._epoch, 1] if self.random else [])
-        rng = np.random.default_rng(seed)
-        for _ in range(4):
-            i = int(rng.integers(len(self.audio)))
-            a = self.audio[i]
-            start = int(rng.integers(0, self.lengths[i] - self.clip + 1))
-            x = (np.load(a, mmap_mode="r") if isinstance(a, str) else a)[:, start:start + self.clip]
-            if float(np.mean(x**2)) > 1e-6:
-                break
-        return torch.from_numpy(np.ascontiguousarray(x))
+def mapped(a) -> np.ndarray:
+    """The song :func:`held` kept: ``(C, S)``, mapped from its file (read only) or the array itself."""
+    return np.load(a, mmap_mode="r") if isinstance(a, str) else a
 
 
 def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.05,

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mss_helpers import datasets
-from mss_helpers.datasets import ClipDataset, DataRootError, load_tracks, split_train_val
+from mss_helpers.clips import ClipDataset
+from mss_helpers.datasets import DataRootError, load_tracks, split_train_val
 
 
 def test_tracks_and_stems(tiny_root, tiny_cfg):

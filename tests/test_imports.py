@@ -39,6 +39,7 @@ LAYERS = {
     "standin": 4,  # songs written as MUSDB18 ships them (.stem.mp4), for tests and benchmarks
     # 5: models, their losses, and the signal metrics training reports
     "model": 5, "losses": 5,
+    "clips": 5,  # the autoencoder's training clips (a user's songs mapped from their decode cache)
     "metrics": 5,  # reconstruction: MSE, SNR, spectral MSE, cosine, SI-SDR (numpy only)
     "unmix": 5,  # the Open-Unmix wrapper (pretrained weights, chunked separation)
     "mixit_data": 5,  # MixIT's mixtures of mixtures (other.wav only) and its objective's oracle ceiling

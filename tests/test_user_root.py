@@ -160,13 +160,15 @@ def test_training_clips_of_a_users_songs_are_read_from_the_map(standin_root, tmp
     """ClipDataset keeps a user's decoded songs as file names and gives the same clips as in memory."""
     import torch
 
+    from mss_helpers.clips import ClipDataset
+
     monkeypatch.setenv("MSS_DATA_DIR", str(tmp_path / "data"))
     cfg = get_config("tiny")
     tracks = datasets.load_tracks(standin_root, "train")
     kw = dict(clip_s=0.5, rate=cfg.data.sample_rate, channels=1, n_clips=6, cfg=cfg)
-    mapped = datasets.ClipDataset(tracks, stem="input", **kw)
+    mapped = ClipDataset(tracks, stem="input", **kw)
     assert all(isinstance(a, str) and a.endswith(".npy") for a in mapped.audio)
-    in_memory = datasets.ClipDataset(tracks, stem="input", **kw)
+    in_memory = ClipDataset(tracks, stem="input", **kw)
     in_memory.audio = [np.array(np.load(a)) for a in in_memory.audio]
     for i in range(len(mapped)):
         assert torch.equal(mapped[i], in_memory[i])
