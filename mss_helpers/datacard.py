@@ -6,13 +6,20 @@ loudness (BS.1770) and the spread of its inter-channel level ratio (:func:`mss_h
 0 dB for a dry point source, several dB for an instrument in a room). Per track (:func:`track_card`): the
 room's RT60, the loudness spread of its instruments, how much their registers overlap, and the largest
 polyphony. :func:`card_summary` condenses both into the numbers ``results/dataset_<preset>.json`` keeps.
+
+A root without instruments inside "other" (MUSDB18) has only its four stems and their mixture:
+:func:`stem_table` and :func:`stem_summary` describe those (duration, level of each stem, the share of
+the mixture's energy in "other"), and :func:`song_stems` gives an excerpt of one song's stems to look at.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .audio import rms_db
 from .room import ild_iqr_db, loudness_lufs
+
+STEMS = ("mixture", "vocals", "drums", "bass", "other")  # every root has these, MUSDB18 included
 
 
 def register_overlap(ranges: list) -> float | None:
@@ -89,3 +96,43 @@ def card_summary(instruments, tracks) -> dict:
         "median_loudness_spread_lu": med(tracks.loudness_spread_lu),
         "median_register_overlap": med(tracks.register_overlap),
     }
+
+
+# --- a root without instruments inside "other" (MUSDB18): its stems only ---------------------------------
+
+
+def stem_table(tracks, rate: int | None = None) -> "pandas.DataFrame":  # noqa: F821
+    """One row per track: ``track``, ``split``, ``duration_s``, ``<stem>_db`` for each of :data:`STEMS`
+    (RMS level of the mono mix, dBFS; -100 for silence) and ``other_share``: the mixture's energy that
+    "other" alone holds (mean square of "other" over that of the mixture; stems that cancel can take it
+    above 1). ``rate`` (Hz) resamples first; None reads each track at its own rate."""
+    import pandas as pd
+
+    rows = []
+    for t in tracks:
+        x = {stem: t.load(stem, rate=rate, channels=1) for stem in STEMS}  # (1, samples) each
+        power = {stem: float(np.mean(np.square(v, dtype=np.float64))) for stem, v in x.items()}
+        rows.append({"track": t.name, "split": t.subset, "duration_s": x["mixture"].shape[1] / (rate or t.rate),
+                     **{f"{stem}_db": rms_db(v) for stem, v in x.items()},
+                     "other_share": power["other"] / power["mixture"] if power["mixture"] > 0 else 0.0})
+    return pd.DataFrame(rows)
+
+
+def stem_summary(table) -> dict:
+    """What ``results/dataset_<preset>.json`` keeps of a :func:`stem_table`: the median duration (s), hours
+    of training audio, the median level of each stem (dBFS) and the median ``other_share``."""
+    train = table[table.split == "train"]
+    return {"duration_s_per_track": round(float(table.duration_s.median()), 3),
+            "hours_of_other_train": round(float(train.duration_s.sum() / 3600), 4),
+            "median_db": {stem: round(float(table[f"{stem}_db"].median()), 2) for stem in STEMS},
+            "median_other_share": round(float(table.other_share.median()), 4)}
+
+
+def song_stems(track, seconds: float = 30.0) -> dict:
+    """``{stem: (C, S)}`` for each of :data:`STEMS` of ``track`` at its own rate, cut to the middle
+    ``seconds`` of the song (the whole song when shorter): a full MUSDB18 song would make a long
+    figure and a large notebook."""
+    x = {stem: track.load(stem) for stem in STEMS}
+    n, keep = x["mixture"].shape[1], round(seconds * track.rate)
+    start = max(0, (n - keep) // 2)
+    return {stem: v[:, start:start + keep] for stem, v in x.items()}

@@ -374,3 +374,30 @@ def style_card(instruments, fig=None, title: str = ""):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def stem_levels(table, fig=None, title: str = "", stems=None):
+    """A root's stems without the instruments inside "other" (MUSDB18): left, the level of each stem, one box
+    per stem with every track as a point (dBFS); right, the share of the mixture's energy in "other", one
+    count per track. ``table``: :func:`mss_helpers.datacard.stem_table`; ``stems``: its stems, in order
+    (default :data:`mss_helpers.datacard.STEMS`)."""
+    from .datacard import STEMS
+
+    stems = list(stems or STEMS)
+    fig = fig or plt.figure(figsize=(10, 3.4))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    data = [table[f"{s}_db"].to_numpy(dtype=float) for s in stems]
+    left.boxplot(data, showfliers=False, widths=0.6)
+    rng = np.random.default_rng(0)  # fixed jitter: reruns draw the same figure
+    for i, values in enumerate(data, start=1):
+        left.scatter(i + rng.uniform(-0.15, 0.15, len(values)), values, s=10, alpha=0.6, color="tab:blue")
+    left.set_xticks(range(1, len(stems) + 1))
+    left.set_xticklabels(stems)
+    left.set_ylabel("RMS level (dBFS)")
+    right.hist(table["other_share"].to_numpy(dtype=float), bins=15, color="tab:green", alpha=0.8)
+    right.set_xlabel("share of the mixture's energy in 'other'")
+    right.set_ylabel("tracks")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
