@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
+from .separator_config import DeepClusteringConfig, SeparatorConfig, StudentConfig, VAEBSSConfig  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -161,65 +162,6 @@ class UnmixConfig:
 
 
 @dataclass(frozen=True)
-class SeparatorConfig:
-    """The MixIT separator (:mod:`mss_helpers.separator`) and the grouping of its outputs."""
-
-    n_outputs: int = 8  # M; the loss searches all 2^M partitions
-    n_fft: int = 512
-    hop: int = 128
-    arch: str = "blstm"  # mask network: "blstm" or "tdcn" (dilated conv blocks)
-    hidden: int = 128  # BLSTM units per direction / TDCN channels
-    layers: int = 2  # BLSTM layers / TDCN dilations per repeat (1, 2, ..., 2^(layers-1), twice)
-    clip_s: float = 2.0  # length of each excerpt of a mixture of mixtures
-    gain_db: float = 5.0  # each excerpt scaled by a gain drawn from +-gain_db
-    # "any" (MixIT): any two training tracks. "disjoint": an ABLATION using metadata MixIT must not use,
-    # only tracks with no instrument name in common are paired (validation pairs stay "any").
-    pairing: str = "any"
-    snr_max_db: float = 30.0  # soft threshold of the negative-SNR loss
-    output_penalty: float = 0.0  # weight of the active-output penalty (0: off)
-    train_tracks: int | None = None  # train on only the first N training tracks (None: all; the data curve)
-    epochs: int = 20  # 2000 steps: ~0.3 s/step on an idle 2-core machine
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # "constant", "cosine" or "onecycle" (train.lr_factor) over all the steps
-    weight_decay: float = 0.0
-    grad_clip: float = 5.0
-    val_clips: int = 32
-    # Safety net only (>= 4x the 10 min the 2000 steps take on the reference machine); a capped run is
-    # recorded as such and left out of config_hash (SAFETY_NETS).
-    max_minutes: float | None = 40.0
-    chunk_s: float = 10.0  # separating long audio: chunk and overlap (overlap-add)
-    overlap_s: float = 1.0
-    energy_floor_db: float = -25.0  # outputs this far below the loudest are inactive (k = auto)
-    k_range: tuple[int, int] = (2, 5)  # searched for k = auto
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    """The teacher-student round of the MixIT separator (:mod:`mss_helpers.separator_student`)."""
-
-    n_outputs: int = 4  # the student's outputs; the teacher's groups are at most this many
-    # where the pseudo-sources come from: "mixit" (the MixIT separator's outputs, grouped by `grouping`)
-    # or "pan" (pan clustering of the stereo "other", mss_helpers.spatial; the student still hears mono)
-    teacher: str = "mixit"
-    grouping: str = "feature"  # how the teacher's outputs are grouped into pseudo-sources (teacher "mixit")
-    pseudo_k: int | None = None  # groups per track (None: k = auto, by silhouette, at most n_outputs)
-    init_from_teacher: bool = True  # start from the teacher's weights (all but the output layer)
-    clip_s: float = 2.0
-    gain_db: float = 5.0
-    epochs: int = 10
-    steps_per_epoch: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    grad_clip: float = 5.0
-    val_clips: int = 32
-    max_minutes: float | None = 40.0  # safety net only, as SeparatorConfig.max_minutes
-    seed: int = 0
-
-
-@dataclass(frozen=True)
 class Config:
     name: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
@@ -229,6 +171,8 @@ class Config:
     unmix: UnmixConfig = field(default_factory=UnmixConfig)
     separator: SeparatorConfig = field(default_factory=SeparatorConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    vaebss: VAEBSSConfig = field(default_factory=VAEBSSConfig)
+    deep_clustering: DeepClusteringConfig = field(default_factory=DeepClusteringConfig)
 
     def replace(self, **sections) -> "Config":
         """Return a copy with whole sections or section fields changed.
@@ -261,6 +205,12 @@ PRESETS: dict[str, Config] = {
                                   k_range=(2, 3), max_minutes=None),
         student=StudentConfig(epochs=1, steps_per_epoch=2, batch_size=2, clip_s=1.0, val_clips=2,
                               max_minutes=None),
+        vaebss=VAEBSSConfig(n_sources=4, n_fft=256, hop=64, hidden=16, latent_dim=4, kl_warmup_steps=2,
+                            clip_s=1.0, epochs=2, steps_per_epoch=3, batch_size=2, val_clips=2, chunk_s=2.0,
+                            overlap_s=0.5, max_minutes=None),
+        deep_clustering=DeepClusteringConfig(n_fft=256, hop=64, hidden=16, layers=1, emb_dim=4, clip_s=1.0,
+                                             epochs=2, steps_per_epoch=3, batch_size=2, val_clips=2,
+                                             chunk_s=2.0, overlap_s=0.5, max_minutes=None),
     ),
     # Issue 3: hop 64 = 250 latent frames/s, no LSTM and 8 filters for the CPU budget; the waveform MSE
     # weighted x1000 so it, not the phase-blind STFT term, drives the (SNR-measured) reconstruction.
@@ -341,6 +291,8 @@ def config_from_dict(d: dict) -> Config:
         unmix=build(UnmixConfig, d.get("unmix", {})),
         separator=build(SeparatorConfig, d.get("separator", {})),
         student=build(StudentConfig, d.get("student", {})),
+        vaebss=build(VAEBSSConfig, d.get("vaebss", {})),
+        deep_clustering=build(DeepClusteringConfig, d.get("deep_clustering", {})),
     )
 
 

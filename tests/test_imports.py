@@ -23,6 +23,7 @@ MAX_LINES = 450
 LAYERS = {
     # 0: facts that import nothing of the package
     "__init__": 0, "errors": 0, "paths": 0, "compat": 0,
+    "separator_config": 0,  # the learned separators' config sections (dataclasses only)
     # 1: configuration, audio I/O, and numpy helpers that several stages share
     "config": 1, "audio": 1,
     "frames": 1,  # energy per frame and per-frame instrument labels (datasets, latents, separate)
