@@ -41,7 +41,7 @@ from .evaluate_track import (COLUMNS, SCORES, SILENT_REFERENCE_DB, UNSUPERVISED,
 from .evaluate_track import cluster_methods as _cluster_methods
 from .evaluate_track import load_models
 from .evaluate_track import needs_model as _needs_model
-from .evaluate_track import OPTIONAL_METHODS
+from .evaluate_track import OPTIONAL_METHODS, load_trained, method_table, trained_models
 
 
 def _parse_ks(ks) -> list:
@@ -65,11 +65,11 @@ def _parse_ks(ks) -> list:
 
 def _check_methods(methods, cfg: Config) -> None:
     """:class:`ConfigError` naming every unknown method name, before any work."""
-    unknown = [m for m in methods if m not in all_methods(cfg) and m not in _cluster_methods()
-               and m not in OPTIONAL_METHODS]
+    unknown = [m for m in methods if m not in method_table()]
     if unknown:
         raise ConfigError(f"--methods: unknown methods {', '.join(map(str, unknown))}; "
-                          f"choose from {', '.join(all_methods(cfg))}")
+                          f"choose from {', '.join(all_methods(cfg))} (run by default) or "
+                          f"{', '.join(OPTIONAL_METHODS)} (each after its own train command)")
 
 
 def summarize(df):
@@ -181,14 +181,8 @@ def run_evaluation(cfg: Config, root=None, split: str = "test", run_dir=None, me
 
         run_dir = Path(run_dir) if run_dir else ae_run_dir(cfg)
         load_models(run_dir, methods)  # a missing run fails here, once, not in every worker
-    if "mixit" in methods:
-        from .separator import load_separator
-
-        load_separator(cfg)  # RunNotFoundError naming `train-separator`, before any work
-    if "pan_student" in methods:
-        from .separator_student import load_pan_student
-
-        load_pan_student(cfg)  # RunNotFoundError naming `train-student`
+    for name in trained_models(methods):
+        load_trained(name, cfg)  # RunNotFoundError naming the command that trains it, before any work
     unreadable: list = []  # tracks whose mixture cannot be read: reported as failed, the others scored
     tracks = datasets.load_tracks(root, split, unreadable=unreadable)
     names = sorted([t.name for t in tracks] + [u["track"] for u in unreadable])[:max_tracks]

@@ -50,6 +50,8 @@ LAYERS = {
     "autoencoder": 7,  # the SEANet VAE's runs, reconstruction report, KL ablation, `train` command
     # 7: what is trained on top of it, and latent frames of a trained model
     "latents": 7, "unmix_train": 7, "separator": 7,
+    "deep_clustering": 7,  # deep clustering, the LABELLED reference (+ `train-deepclustering`)
+    "vaebss": 7,  # VAE-BSS: a VAE whose latent space is made of sources (+ `train-vaebss`)
     # 8: the first stage's scores and estimates; clustering
     "unmix_eval": 8, "cluster": 8,
     "provenance": 8,  # what a reproduction records: the machine, the runs a safety net capped
@@ -59,18 +61,20 @@ LAYERS = {
     # 11: scoring separations, the listening examples the evaluation writes, the MixIT student
     "separation_metrics": 11, "cluster_metrics": 11, "examples": 11,
     "separator_student": 11,  # a MixIT teacher's grouped outputs, or pan clusters, as a student's targets
-    # 12-13: the evaluation
-    "evaluate_track": 12,
-    "evaluate": 13,
-    # 14-15: the whole report: its README block and HTML build, then the one command that runs it
-    "report_pages": 14,
-    "reproduce": 15,
-    # 16-18: leaves for the notebooks (only other leaves import them)
-    "plots_umap": 16, "mushra": 16,
-    "plots": 17, "listen": 17,
-    "plots_mixit": 18,
-    # 19-20: the command line, which reaches every command through importlib
-    "cli": 19, "__main__": 20,
+    # 12: the method table: every method's family, model and how it separates one input
+    "methods": 12,
+    # 13-14: the evaluation
+    "evaluate_track": 13,
+    "evaluate": 14,
+    # 15-16: the whole report: its README block and HTML build, then the one command that runs it
+    "report_pages": 15,
+    "reproduce": 16,
+    # 17-19: leaves for the notebooks (only other leaves import them)
+    "plots_umap": 17, "mushra": 17,
+    "plots": 18, "listen": 18,
+    "plots_mixit": 19,
+    # 20-21: the command line, which reaches every command through importlib
+    "cli": 20, "__main__": 21,
 }
 LEAVES = {"plots", "plots_umap", "plots_mixit", "listen", "mushra"}
 
