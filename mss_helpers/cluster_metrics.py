@@ -4,8 +4,10 @@ Without ground truth (any data set, real MUSDB18 included): :func:`mixture_mse`
 (do the estimates sum to the input?), :func:`assignment_entropy`,
 :func:`spectral_entropy`, :func:`sparsity`, :func:`energy_shares`.
 Latent space against labels: :func:`knn_purity`, :func:`silhouette` and
-:func:`label_scores` (both, with the chance level). Conventions are those of
-:mod:`mss_helpers.metrics`.
+:func:`label_scores` (both, with the chance level); without instrument labels:
+:func:`knn_agreement` (continuous values such as loudness) and
+:func:`frame_scores`. The seed's clustering table, from the evaluation's rows:
+:func:`seed_table`. Conventions are those of :mod:`mss_helpers.metrics`.
 """
 
 from __future__ import annotations
@@ -203,3 +205,123 @@ def label_scores(X: np.ndarray, labels, seed: int = 0, k: int = 10) -> dict:
     p = np.bincount(labels[keep]) / keep.sum()
     return {"n_points": int(keep.sum()), "knn_purity": knn_purity(X[keep], labels[keep], k=k, seed=seed),
             "knn_chance": float(np.sum(p**2)), "silhouette": silhouette(X[keep], labels[keep], seed=seed)}
+
+
+def knn_agreement(X, values, k: int = 10, max_n: int = 5000, seed: int = 0) -> float:
+    """Pearson correlation between each point's value and the mean value of its k nearest neighbours.
+
+    The counterpart of :func:`knn_purity` for a continuous value (a frame's
+    loudness, its spectral centroid): near 1 when neighbours in ``X`` share the
+    value, near 0 when the value has nothing to do with where a point lies.
+    Points whose value is not finite are left out; seeded subsample of ``max_n``.
+
+    Parameters
+    ----------
+    X : (n, dim) float
+    values : (n,) float
+
+    Raises
+    ------
+    ValueError
+        At most ``k`` points with a finite value, or values (or their neighbour means) all equal.
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v)
+    X, v = _points_labels(np.asarray(X)[keep], v[keep], max_n, seed)
+    if k < 1 or X.shape[0] <= k:
+        raise ValueError(f"knn_agreement needs more than k={k} points with a finite value, got {X.shape[0]}")
+    _, idx = NearestNeighbors(n_neighbors=k + 1).fit(X).kneighbors(X)
+    around = v[idx[:, 1:]].mean(axis=1)  # (n,) mean value of the k neighbours, the point itself left out
+    if np.ptp(v) == 0 or np.ptp(around) == 0:
+        raise ValueError("knn_agreement is undefined when the values (or their neighbour means) are equal")
+    return float(np.corrcoef(v, around)[0, 1])
+
+
+def frame_scores(X, track_ids, features: dict, seed: int = 0, k: int = 10) -> dict:
+    """How points group without instrument labels: by track, and by each continuous feature.
+
+    Returns ``track_knn_purity``, ``track_knn_chance`` and ``track_silhouette``
+    (:func:`label_scores` of the track ids; left out with fewer than two tracks)
+    and ``<name>_knn_r`` (:func:`knn_agreement`) for each ``{name: (n,) values}``.
+    """
+    out = {}
+    if len(np.unique(track_ids)) >= 2:
+        scores = label_scores(X, track_ids, seed=seed, k=k)
+        out.update({f"track_{key}": scores[key] for key in ("knn_purity", "knn_chance", "silhouette")})
+    for name, values in features.items():
+        out[f"{name}_knn_r"] = knn_agreement(X, values, k=k, seed=seed)
+    return out
+
+
+# --------------------------------------------------------------------------- the seed's table
+
+
+def seed_table(rows, methods=None, max_ranks: int = 6):
+    """The seed's clustering table out of the evaluation's rows: no ground truth needed.
+
+    Parameters
+    ----------
+    rows : DataFrame of ``evaluate.run_evaluation`` (or its CSV): ``track``,
+        ``method``, ``decoding``, ``k``, ``k_label``, ``estimate``, ``note`` and
+        the unsupervised columns (``energy_share`` in percent); the supervised
+        columns are not read.
+    methods : methods to show (default: the latent-frame clusterings of
+        ``cluster.METHODS`` found in ``rows``)
+    max_ranks : energy shares shown per row; further ranks are counted ("+3 more")
+
+    Returns
+    -------
+    DataFrame, one row per method x decoding x k_label (methods in the rows'
+    order): ``tracks`` (with estimates), ``failed`` (tracks where the method
+    gave no clusters), ``k`` (median number of clusters), ``mixture_mse`` and
+    ``assignment_entropy`` (bits; medians over tracks), ``spectral_entropy``
+    (bits) and ``sparsity`` (medians over every decoded cluster of every track),
+    ``top_share`` (median over tracks of the largest cluster's energy fraction)
+    and ``energy_shares``: per rank, largest first, the median over tracks of
+    the energy fraction, e.g. ``"0.62 / 0.25 / 0.13"`` (a track with fewer
+    clusters counts 0 at the ranks it lacks).
+    """
+    import pandas as pd
+
+    from .cluster import METHODS
+
+    rows = rows.assign(k_label=rows["k_label"].astype(str), note=rows["note"].fillna("").astype(str))
+    if methods is None:
+        methods = [m for m in dict.fromkeys(rows["method"]) if m in METHODS]
+    rows = rows[rows["method"].isin(methods)]
+    num = {c: pd.to_numeric(rows[c], errors="coerce") for c in ("estimate", "k", "energy_share")}
+    rows = rows.assign(**num)
+
+    def rank(label: str):  # fixed ks in numeric order, then auto and n
+        return (0, int(label), "") if label.isdigit() else (1, 0, label)
+
+    keys = sorted({tuple(r) for r in rows[["method", "decoding", "k_label"]].itertuples(index=False)},
+                  key=lambda key: (list(methods).index(key[0]), key[1], rank(key[2])))
+    out = []
+    for method, decoding, k_label in keys:
+        g = rows[(rows.method == method) & (rows.decoding == decoding) & (rows.k_label == k_label)]
+        est = g[g["estimate"].notna()].drop_duplicates(["track", "estimate"])
+        per_track = est.drop_duplicates("track")
+        shares = [np.sort(t["energy_share"].to_numpy(float) / 100.0)[::-1] for _, t in est.groupby("track")]
+        width = max((len(s) for s in shares), default=0)
+        med = np.median([np.pad(s, (0, width - len(s))) for s in shares], axis=0) if shares else []
+        text = " / ".join(f"{v:.2f}" for v in med[:max_ranks])
+        out.append({"method": method, "decoding": decoding, "k_label": k_label, "tracks": len(per_track),
+                    "failed": int(g.loc[g["note"] != "", "track"].nunique()),
+                    "k": float(per_track["k"].median()) if len(per_track) else None,
+                    **{c: _median(per_track[c]) for c in ("mixture_mse", "assignment_entropy")},
+                    **{c: _median(est[c]) for c in ("spectral_entropy", "sparsity")},
+                    "top_share": float(med[0]) if len(med) else None,
+                    "energy_shares": text + (f" / +{width - max_ranks} more" if width > max_ranks else "")})
+    return pd.DataFrame(out, columns=["method", "decoding", "k_label", "tracks", "failed", "k", "mixture_mse",
+                                      "assignment_entropy", "spectral_entropy", "sparsity", "top_share",
+                                      "energy_shares"])
+
+
+def _median(values):
+    import pandas as pd
+
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    return float(v.median()) if len(v) else None

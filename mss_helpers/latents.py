@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frames import frame_labels
+from .frames import frame_energies, frame_labels
 
 
 def encode_track(model, audio: np.ndarray, chunk_s: float = 10.0) -> np.ndarray:
@@ -33,7 +33,8 @@ def encode_track(model, audio: np.ndarray, chunk_s: float = 10.0) -> np.ndarray:
     return encode_audio(model, audio, chunk_s=chunk_s)
 
 
-def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool = False) -> dict:
+def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool = False,
+                    features: bool = False) -> dict:
     """Encode every track of a split and label its frames.
 
     Parameters
@@ -41,6 +42,9 @@ def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool
     model : SEANetVAE
     tracks : list of datasets.Track
     cfg : Config (data.sample_rate / channels / source choose the input)
+    features : also describe each frame by the audio it encodes (:func:`frame_features`):
+        ``rms_db`` and ``centroid_hz``, (n,) float each; what a root without
+        instrument labels can colour frames by
 
     Returns
     -------
@@ -55,13 +59,15 @@ def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool
     if not tracks:
         raise ValueError("no tracks to encode")
     rate, channels = cfg.data.sample_rate, cfg.data.channels
-    per_track = []
+    per_track, feats = [], []
     for t in _maybe_progress(tracks, progress, "encoding"):
         audio = input_audio(t, cfg)
         frames = encode_track(model, audio)
         stems = t.other_stems(rate=rate, channels=channels)
         labels = frame_labels(stems, model.hop_length, len(frames), rate, active_db) if stems else None
         per_track.append((frames, labels))
+        if features:
+            feats.append(frame_features(audio, model.hop_length, len(frames), rate))
     names = sorted({n for _, lab in per_track if lab for n in lab["names"]})
     index = {n: i for i, n in enumerate(names)}
     X, dom, act, ids = [], [], [], []
@@ -75,9 +81,62 @@ def collect_latents(model, tracks, cfg, active_db: float = -40.0, progress: bool
             lut = np.array([index[n] for n in lab["names"]])
             dom.append(np.where(lab["dominant"] >= 0, lut[np.maximum(lab["dominant"], 0)], -1))
             act.append(lab["n_active"])
-    return {"X": np.concatenate(X).astype(np.float32), "dominant": np.concatenate(dom).astype(int),
-            "n_active": np.concatenate(act).astype(int), "track_ids": np.concatenate(ids).astype(int),
-            "track_names": [t.name for t in tracks], "names": names}
+    out = {"X": np.concatenate(X).astype(np.float32), "dominant": np.concatenate(dom).astype(int),
+           "n_active": np.concatenate(act).astype(int), "track_ids": np.concatenate(ids).astype(int),
+           "track_names": [t.name for t in tracks], "names": names}
+    for key in ("rms_db", "centroid_hz") if features else ():
+        out[key] = np.concatenate([f[key] for f in feats])
+    return out
+
+
+def frame_features(audio: np.ndarray, hop: int, n_frames: int, rate: int, n_fft: int = 1024,
+                   floor_db: float = -100.0, chunk: int = 4096) -> dict:
+    """Loudness and brightness of each latent frame, from the audio it encodes (no labels needed).
+
+    Frame ``i`` covers samples ``[i * hop, (i + 1) * hop)`` (zero-padded past
+    the end), as for :func:`frames.frame_labels`.
+
+    Parameters
+    ----------
+    audio : (channels, samples) float
+    hop : samples per latent frame
+    n_frames : frames to describe
+    rate : Hz
+    n_fft : window (samples, Hann) of the spectral centroid, centred on the frame: a
+        latent frame is too short (``hop``) for a spectrum of its own
+    floor_db : loudness given to silent frames
+
+    Returns
+    -------
+    dict with ``rms_db`` (n_frames,) float64, RMS over channels and the frame's
+    samples in dB full scale (at least ``floor_db``), and ``centroid_hz``
+    (n_frames,) float64, the power-weighted mean frequency of the window
+    (channels averaged); NaN where the window is silent.
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    if audio.ndim != 2 or hop < 1 or n_frames < 1 or n_fft < 2:
+        raise ValueError(f"need audio (channels, samples), hop, n_frames and n_fft >= 1, got {audio.shape}, "
+                         f"{hop}, {n_frames}, {n_fft}")
+    mean_square = frame_energies(audio, hop, n_frames) / (audio.shape[0] * hop)
+    rms_db = 10.0 * np.log10(np.maximum(mean_square, 10.0 ** (floor_db / 10.0)))
+    # Zero-pad so that window i starts at sample i * hop + hop // 2 - n_fft // 2 of the audio (its centre
+    # is the frame's centre) and the last window ends inside the padded signal.
+    start = n_fft // 2 - hop // 2
+    padded = np.zeros((audio.shape[0], start + n_frames * hop + n_fft))
+    m = min(audio.shape[1], n_frames * hop)
+    padded[:, start:start + m] = audio[:, :m]
+    window = np.hanning(n_fft + 2)[1:-1]  # no zero end points
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    centroid = np.empty(n_frames)
+    for a in range(0, n_frames, chunk):  # bounded memory on long tracks: (channels, chunk, n_fft)
+        b = min(a + chunk, n_frames)
+        seg = np.lib.stride_tricks.sliding_window_view(padded[:, a * hop:(b - 1) * hop + n_fft], n_fft,
+                                                       axis=1)[:, ::hop]
+        power = (np.abs(np.fft.rfft(seg * window, axis=-1)) ** 2).mean(axis=0)  # (frames, bins)
+        total = power.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            centroid[a:b] = np.where(total > 0, power @ freqs / total, np.nan)
+    return {"rms_db": rms_db, "centroid_hz": centroid}
 
 
 def subsample(n: int, max_points: int, seed: int = 0) -> np.ndarray:

@@ -101,14 +101,50 @@ def scatter_2d(emb, labels, names=None, ax=None, title: str = "", max_points: in
     return ax.figure
 
 
+def scatter_values(emb, values, ax=None, title: str = "", unit: str = "", max_points: int = 6000,
+                   seed: int = 0, s: float = 5.0, alpha: float = 0.6):
+    """2-d points ``emb : (n, 2)`` coloured by a continuous value ``values : (n,)`` (e.g. loudness in dB).
+
+    A uniform seeded subsample of at most ``max_points`` points with a finite
+    value is drawn on the grey cloud of all points (the second collection of
+    ``ax``); the colour scale spans the 2nd to 98th percentile so that a few
+    outliers do not flatten it, and a colour bar labelled ``unit`` reads it.
+    Returns the figure.
+    """
+    emb, values = np.asarray(emb, dtype=float), np.asarray(values, dtype=float)
+    if emb.ndim != 2 or emb.shape[1] != 2 or values.shape != (len(emb),):
+        raise ValueError(f"emb must be (n, 2) with one value per row, got {emb.shape} and {values.shape}")
+    finite = np.flatnonzero(np.isfinite(values))
+    if len(finite) == 0:
+        raise ValueError("values has no finite entry to colour by")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.5))
+    _cloud(ax, emb, 4 * max_points, seed)
+    idx = np.random.default_rng(seed).permutation(finite)[:max_points]
+    lo, hi = np.percentile(values[finite], [2, 98])
+    points = ax.scatter(emb[idx, 0], emb[idx, 1], s=s, c=values[idx], cmap="viridis", vmin=lo,
+                        vmax=max(hi, lo + 1e-9), alpha=alpha, linewidths=0, rasterized=True)
+    ax.figure.colorbar(points, ax=ax, label=unit, fraction=0.046, pad=0.02)
+    _frame(ax, f"{title}\n({len(idx)} of {len(finite)} frames)" if title else "")
+    return ax.figure
+
+
 def umap_panels(emb, colourings: dict, fig=None, title: str = "", max_points: int = 6000, seed: int = 0):
-    """One :func:`scatter_2d` panel per colouring ``{panel title: (labels, names or None)}``."""
+    """One panel per colouring ``{panel title: (labels, names or None)}``.
+
+    Integer labels are classes (:func:`scatter_2d`); float values (loudness,
+    spectral centroid) are drawn on a colour scale (:func:`scatter_values`),
+    their second item then the colour bar's label (the unit).
+    """
     n = len(colourings)
     if fig is None:
         fig = plt.figure(figsize=(6.2 * n, 4.8))
     axes = fig.subplots(1, n, squeeze=False)[0]
     for ax, (name, (labels, names)) in zip(axes, colourings.items()):
-        scatter_2d(emb, labels, names, ax=ax, title=name, max_points=max_points, seed=seed)
+        if np.issubdtype(np.asarray(labels).dtype, np.floating):
+            scatter_values(emb, labels, ax=ax, title=name, unit=names or "", max_points=max_points, seed=seed)
+        else:
+            scatter_2d(emb, labels, names, ax=ax, title=name, max_points=max_points, seed=seed)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
