@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from . import audio as audio_io
+from .cluster_metrics import energy_shares
 from .examples import list_tracks, matched_estimate, read_examples
-from .mushra import Trial, append_ratings, load_condition, neutral_labels
+from .mushra import ISOLATE, Trial, append_ratings, load_condition, neutral_labels
 
 
 def _widgets():
@@ -67,6 +68,9 @@ def _fmt_db(value) -> str:
 
 class TrackBrowser:
     """Play one track's input, estimates and references side by side.
+
+    A track without references (no instruments inside "other", as on MUSDB18)
+    labels each estimate with its share of the estimates' energy instead.
 
     Parameters
     ----------
@@ -185,6 +189,13 @@ class TrackBrowser:
             self._audio_cache[path] = audio_io.read_audio(path)
         return self._audio_cache[path]
 
+    def _shares(self, paths: list[Path]) -> list[float] | None:
+        """Percent of the estimates' energy in each (the seed's cluster energy); None when all are silent."""
+        try:
+            return energy_shares([self._load(p)[0] for p in paths])
+        except ValueError:
+            return None
+
     def _card(self, label: str, path: Path):
         W = _widgets()
         audio, rate = self._load(path)
@@ -201,8 +212,13 @@ class TrackBrowser:
         est_players, ref_players = [], []
         if key is not None:
             entry = ex["methods"][key]
+            shares = None if ex["references"] else self._shares(entry["estimates"])
             for i, (path, m) in enumerate(zip(entry["estimates"], entry["metrics"]["estimates"])):
-                if m.get("instrument"):
+                if shares is not None:
+                    label = f"estimate {i} ({shares[i]:.0f} % of the energy)"
+                elif not ex["references"]:
+                    label = f"estimate {i}"
+                elif m.get("instrument"):
                     label = f"estimate {i} -> {m['instrument']} (SI-SDR {_fmt_db(m.get('si_sdr_db'))})"
                 else:
                     label = f"estimate {i} (unmatched)"
@@ -221,7 +237,9 @@ class TrackBrowser:
                 rows.append(W.HTML(f"<h4>{title}</h4>"))
                 rows.append(W.HBox(cards, layout=W.Layout(flex_flow="row wrap")))
         self._status.value = (f"{self._track.value}: {ex['rate']} Hz; players at <= {self.max_rate} Hz, "
-                              "not normalised (levels comparable)")
+                              "not normalised (levels comparable)"
+                              + ("" if ex["references"] else "; no references (no instruments inside "
+                                 "'other' on this data)"))
         self._body.children = rows
 
 
@@ -362,11 +380,18 @@ class MushraTest:
             self._button.disabled = True
             return
         t = self.current_trial
-        self._header.value = (f"<h4>Trial {self.position + 1} of {len(self.trials)}: {t.instrument} "
-                              f"in {t.track}</h4>Rate how close each sound is to the reference "
-                              "(0 bad - 100 excellent). One of them is the reference itself.")
+        if t.task == ISOLATE:  # no true instrument: the input is the reference, the method stays hidden
+            self._header.value = (f"<h4>Trial {self.position + 1} of {len(self.trials)}: {t.track}</h4>"
+                                  "Rate how well each sound isolates one instrument of the reference "
+                                  "(0: as mixed as the reference - 100: one instrument alone, clean). "
+                                  "One of them is the reference itself.")
+        else:
+            self._header.value = (f"<h4>Trial {self.position + 1} of {len(self.trials)}: {t.instrument} "
+                                  f"in {t.track}</h4>Rate how close each sound is to the reference "
+                                  "(0 bad - 100 excellent). One of them is the reference itself.")
         ref_audio, ref_rate = audio_io.read_audio(t.reference)
-        self._reference.children = [W.HTML("<b>Reference</b>"),
+        title = "Reference: the input ('other' stem)" if t.task == ISOLATE else "Reference"
+        self._reference.children = [W.HTML(f"<b>{title}</b>"),
                                     W.HTML(_player_html(ref_audio, ref_rate, self.max_rate))]
         rows = []
         order = self.condition_orders[self.trial_order[self.position]]

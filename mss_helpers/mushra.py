@@ -5,8 +5,11 @@ reference is shown openly, and the conditions are played under neutral labels
 ("A", "B", ...) in a seeded random order: a hidden copy of the reference, a
 low anchor (the separation input low-passed at 3.5 kHz), the plain input
 (the "do nothing" estimate) and each method's estimate matched to the trial's
-instrument. This module builds the trials from the examples written by the
-evaluation (:mod:`mss_helpers.examples`), keeps the ratings in an append-only
+instrument. Where the data has no instruments inside "other" (MUSDB18), the
+reference-free variant (:func:`build_open_trials`) rates, per (track, method),
+how well each of the method's estimates isolates one instrument of the input,
+which is the open reference. This module builds the trials from the examples
+written by the evaluation (:mod:`mss_helpers.examples`), keeps the ratings in an append-only
 CSV (a half-finished session is kept), post-screens listeners as MUSHRA does,
 summarises ratings per condition with confidence intervals, and simulates
 ratings for a worked example. No widgets: the form is
@@ -30,6 +33,9 @@ from .examples import matched_estimate, read_examples
 HIDDEN_REFERENCE = "hidden_reference"
 ANCHOR = "anchor_lp3500"
 MIXTURE = "mixture"
+MATCH, ISOLATE = "match", "isolate"  # what a trial asks: closeness to a true instrument, or isolation
+ESTIMATE_SEP = ":"  # condition name of one estimate in an ISOLATE trial: "<method key>:<index>"
+SEED_METHODS = ("kmeans", "agglomerative", "dbscan")  # the seed's three clustering methods
 COLUMNS = ("listener", "session", "trial", "track", "instrument", "condition", "rating", "timestamp")
 
 
@@ -44,12 +50,18 @@ class Condition:
 
 @dataclass(frozen=True)
 class Trial:
-    """One rating screen: the open reference of ``instrument`` in ``track`` and the hidden conditions."""
+    """One rating screen: the open reference of ``instrument`` in ``track`` and the hidden conditions.
+
+    ``task`` is :data:`MATCH` (rate closeness to the true instrument) or
+    :data:`ISOLATE` (no instrument: ``instrument`` is "", the reference is the
+    input, rate how well each sound isolates one instrument of it).
+    """
 
     track: str
     instrument: str
     reference: Path
     conditions: tuple[Condition, ...]
+    task: str = MATCH
 
 
 def lowpass(audio: np.ndarray, rate: int, cutoff_hz: float, order: int = 8) -> np.ndarray:
@@ -109,6 +121,11 @@ def build_trials(examples_root, methods: list[str] | None = None, n_trials: int 
                 candidates.append(Trial(track, instrument, ref, tuple(conds)))
     if not candidates:
         raise ValueError(f"no (track, instrument) pair has a matched estimate from every method {methods}")
+    return _draw(candidates, n_trials, seed)
+
+
+def _draw(candidates: list[Trial], n_trials: int | None, seed: int) -> list[Trial]:
+    """``n_trials`` of the candidates drawn without replacement (seeded), in their order; None = all."""
     if n_trials is None:
         return candidates
     if n_trials < 1:
@@ -141,6 +158,63 @@ def pick_methods(examples_root, n: int = 3, include: tuple[str, ...] = ()) -> li
     chosen += [k for k in ranked if k not in chosen][:n]
     if not chosen:
         raise ValueError(f"no method under {examples_root} has a matched estimate with an SI-SDR")
+    return chosen
+
+
+def estimate_condition(key: str, index: int) -> str:
+    """Condition of estimate ``index`` of method ``key`` in an ISOLATE trial: ``"kmeans__hard__k2:0"``."""
+    return f"{key}{ESTIMATE_SEP}{int(index)}"
+
+
+def build_open_trials(examples_root, methods: list[str], n_trials: int | None = None, seed: int = 0,
+                      anchor_hz: float = 3500.0) -> list[Trial]:
+    """Reference-free trials, one per ``(track, method)``, for data without instruments inside "other".
+
+    The input ("other" stem) is the open reference. Conditions: a hidden copy
+    of the input (:data:`MIXTURE`: it isolates nothing, a careful listener
+    rates it near 0), the low anchor (input low-passed at ``anchor_hz``) and
+    each of the method's estimates (:func:`estimate_condition`). The method
+    is not shown: the form names only the track. Tracks where a method was not
+    exported get no trial for it.
+    """
+    ex = read_examples(examples_root)
+    methods = list(methods)
+    if not methods or len(set(methods)) != len(methods):
+        raise ValueError(f"methods must be a non-empty list of distinct method keys, got {methods}")
+    candidates = []
+    for track, e in ex.items():
+        for key in methods:
+            if key not in e["methods"]:
+                continue
+            conds = [Condition(MIXTURE, e["input"]), Condition(ANCHOR, e["input"], float(anchor_hz))]
+            conds += [Condition(estimate_condition(key, i), path)
+                      for i, path in enumerate(e["methods"][key]["estimates"])]
+            candidates.append(Trial(track, "", e["input"], tuple(conds), task=ISOLATE))
+    if not candidates:
+        raise ValueError(f"none of the methods {methods} was exported under {examples_root}")
+    return _draw(candidates, n_trials, seed)
+
+
+def pick_open_methods(examples_root, families: tuple[str, ...] = SEED_METHODS,
+                      decoding: str = "hard") -> list[str]:
+    """Method keys for a reference-free test: per family, its ``decoding`` key present on every track.
+
+    Without references nothing ranks the methods, so the test rates the seed's
+    three clustering methods with the seed's hard time masks, each at its
+    smallest k above 1 (at k = 1 when that is all there is, as DBSCAN may find).
+    """
+    ex = read_examples(examples_root)
+    common = set.intersection(*(set(e["methods"]) for e in ex.values()))
+    first = next(iter(ex.values()))["methods"]
+    by_family: dict[str, list[tuple[int, str]]] = {}
+    for key in sorted(common):
+        if first[key]["method"] in families and first[key]["decoding"] == decoding:
+            by_family.setdefault(first[key]["method"], []).append((first[key]["k"], key))
+    # smallest k of at least 2 first, k = 1 only where it is the family's only one
+    chosen = [min(by_family[f], key=lambda kk: (kk[0] < 2, kk[0]))[1] for f in families if f in by_family]
+    if not chosen:
+        raise ValueError(f"none of {list(families)} with {decoding!r} decoding is present on every track "
+                         f"under {examples_root}")
     return chosen
 
 
@@ -264,40 +338,76 @@ def post_screen(df: pd.DataFrame, threshold: float = 90.0, fraction: float = 0.1
     The MUSHRA post-screening rule. Returns the kept rows; the dropped listener
     ids are in ``result.attrs["dropped_listeners"]``.
     """
+    # one value per (session, trial): a repeated trial counts once per time it was rated
+    return _screen(df, HIDDEN_REFERENCE, "hidden reference",
+                   lambda r: r.groupby(["session", "trial"])["rating"].min() < threshold, fraction)
+
+
+def post_screen_open(df: pd.DataFrame, threshold: float = 10.0, fraction: float = 0.15) -> pd.DataFrame:
+    """The mirror of :func:`post_screen` for ISOLATE trials: the hidden input must be rated near 0.
+
+    A copy of the input isolates nothing, so a listener who rates it above
+    ``threshold`` in over ``fraction`` of trials did not spot it and is dropped.
+    """
+    return _screen(df, MIXTURE, "hidden input",
+                   lambda r: r.groupby(["session", "trial"])["rating"].max() > threshold, fraction)
+
+
+def _screen(df: pd.DataFrame, condition: str, what: str, missed, fraction: float) -> pd.DataFrame:
+    """Drop listeners for whom ``missed(rows of condition)`` (per trial) is true in over ``fraction``."""
     if df.empty:
         raise ValueError("no ratings to screen")
-    hidden = df[df["condition"] == HIDDEN_REFERENCE]
+    hidden = df[df["condition"] == condition]
     dropped = []
     for listener in sorted(df["listener"].unique()):
         h = hidden[hidden["listener"] == listener]
         if h.empty:
-            raise ValueError(f"listener {listener!r} rated no hidden reference; cannot screen")
-        # one value per (session, trial): a repeated trial counts once per time it was rated
-        missed = (h.groupby(["session", "trial"])["rating"].min() < threshold)
-        if missed.mean() > fraction:
+            raise ValueError(f"listener {listener!r} rated no {what}; cannot screen")
+        if missed(h).mean() > fraction:
             dropped.append(listener)
     kept = df[~df["listener"].isin(dropped)].copy()
     kept.attrs["dropped_listeners"] = dropped
     return kept
 
 
+def per_method(df: pd.DataFrame) -> pd.DataFrame:
+    """ISOLATE ratings with one row per (trial, method): the mean rating of the method's estimates.
+
+    Estimate conditions (``"kmeans__hard__k2:0"``) become their method key; a
+    cluster's index means nothing across tracks, the method's typical estimate
+    does. Other conditions pass through; ``attrs`` are kept.
+    """
+    is_est = df["condition"].str.contains(ESTIMATE_SEP, regex=False)
+    est = df[is_est].assign(condition=df.loc[is_est, "condition"].str.rsplit(ESTIMATE_SEP, n=1).str[0])
+    keys = ["listener", "session", "trial", "track", "instrument", "condition"]
+    merged = est.groupby(keys, as_index=False).agg(rating=("rating", "mean"),
+                                                   timestamp=("timestamp", "first"))
+    out = pd.concat([df[~is_est], merged[list(COLUMNS)]], ignore_index=True)
+    out.attrs = dict(df.attrs)
+    return out
+
+
 def simulate_ratings(conditions: list[str], n_listeners: int = 8, n_trials: int = 6, seed: int = 0,
                      careless: int = 1) -> pd.DataFrame:
     """EXAMPLE DATA, NOT RESULTS: synthetic ratings that show the analysis before anyone listened.
 
-    Hidden reference near 98, anchor near 20, the plain mixture near 35,
-    every other condition around a random level; the last ``careless``
-    listeners rate at random (post-screening should drop them).
+    Hidden reference near 98, anchor near 20, the plain mixture near 35 (near 3
+    where there is no hidden reference: ISOLATE trials), every other condition
+    around a random level; the last ``careless`` listeners rate at random
+    (post-screening should drop them).
     """
     rng = np.random.default_rng(seed)
     level = {c: rng.uniform(25, 75) for c in conditions}
     level.update({HIDDEN_REFERENCE: 98.0, ANCHOR: 20.0, MIXTURE: 35.0})
+    hidden = HIDDEN_REFERENCE
+    if HIDDEN_REFERENCE not in conditions:  # ISOLATE trials: the hidden input isolates nothing
+        level[MIXTURE], hidden = 3.0, MIXTURE
     rows = []
     for li in range(n_listeners):
         is_careless = li >= n_listeners - careless
         for trial in range(n_trials):
             for c in conditions:
-                spread = 2.0 if c == HIDDEN_REFERENCE else 8.0  # most listeners spot the reference
+                spread = 2.0 if c == hidden else 8.0  # most listeners spot the hidden reference / input
                 r = rng.uniform(0, 100) if is_careless else rng.normal(level[c], spread)
                 rows.append({"listener": f"sim{li:02d}", "session": "example", "trial": trial,
                              "track": f"track{trial}", "instrument": "example", "condition": c,

@@ -25,6 +25,10 @@
 # tracks when missing. Ratings collected so far in
 # `results/listening_ratings.csv`.
 #
+# On a root without the instruments inside "other" (MUSDB18) there are no
+# references: the browser plays input and estimates, and the blind test rates
+# how well each estimate isolates one instrument of the input (below).
+#
 # **Outputs.** An interactive track browser, the rating form, and, once real
 # ratings exist, `results/05_listening_summary.csv` and
 # `figures/05_listening_ratings.png`.
@@ -34,7 +38,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from mss_helpers import evaluate, listen, mushra, paths, plots
+from mss_helpers import datasets, evaluate, listen, mushra, paths, plots
 from mss_helpers.config import get_config, seed_everything
 from mss_helpers.examples import list_tracks
 
@@ -44,6 +48,8 @@ seed_everything(0)
 cfg = get_config(os.environ.get("MSS_PRESET", "cpu"))
 examples_dir = evaluate.ensure_examples(cfg)  # reused when present, else written now (see below)
 ratings_csv = paths.results_dir() / "listening_ratings.csv"
+test_tracks = datasets.load_tracks(datasets.ensure_dataset(cfg), "test")
+labelled = datasets.has_instruments(test_tracks)  # False on MUSDB18: no instruments inside "other"
 print(cfg.name, examples_dir, ratings_csv, sep="\n")
 
 # %% [markdown]
@@ -66,7 +72,8 @@ print("tracks:", list_tracks(examples_dir))
 # matched to (Hungarian matching on SI-SDR) and its SI-SDR; unmatched
 # estimates say so. Players hold compact OGG audio at no more than 16 kHz and
 # are **not normalised**: levels stay comparable between players, so a quiet
-# estimate sounds quiet, as it is.
+# estimate sounds quiet, as it is. Without references, each estimate shows its
+# share of the estimates' energy (the seed's cluster energy) instead.
 
 # %%
 browser = listen.TrackBrowser(examples_dir, spectrogram=plots.spectrogram)
@@ -93,15 +100,29 @@ browser.widget
 # can stop halfway without losing anything, and earlier sessions are never
 # rewritten. Set `MSS_LISTENER` to your name before you start. Headless runs
 # build the form without clicking it.
+#
+# Without references (MUSDB18) each trial is one (track, method): the input
+# plays openly as **Reference**, and the listener rates how well each sound
+# isolates one instrument of it (0: as mixed as the input, 100: one instrument
+# alone, clean). The conditions are a hidden copy of the input (it isolates
+# nothing: a careful listener rates it near 0), the low anchor and each of the
+# method's estimates. Nothing ranks methods without references, so the seed's
+# three (k-means, agglomerative, DBSCAN with hard time masks) are rated.
 
 # %%
-seed_key = [k for k in browser.examples[list_tracks(examples_dir)[0]]["methods"]
-            if k.startswith("kmeans__hard__")][:1]
-methods = mushra.pick_methods(examples_dir, n=3, include=tuple(seed_key))
-trials = mushra.build_trials(examples_dir, methods=methods)  # every (track, instrument) exported
+if labelled:
+    seed_key = [k for k in browser.examples[list_tracks(examples_dir)[0]]["methods"]
+                if k.startswith("kmeans__hard__")][:1]
+    methods = mushra.pick_methods(examples_dir, n=3, include=tuple(seed_key))
+    trials = mushra.build_trials(examples_dir, methods=methods)  # every (track, instrument) exported
+    print(f"{len(trials)} trials, conditions per trial: {[c.name for c in trials[0].conditions]}")
+else:
+    methods = mushra.pick_open_methods(examples_dir)
+    trials = mushra.build_open_trials(examples_dir, methods=methods)  # every (track, method) exported
+    print(f"{len(trials)} trials, one per (track, method) of {methods}; conditions per trial: the hidden "
+          f"input, the anchor and the method's estimates, e.g. {[c.name for c in trials[0].conditions]}")
 rating_test = listen.MushraTest(trials, ratings_csv, listener_id=os.environ.get("MSS_LISTENER", "anonymous"),
                                 seed=int(os.environ.get("MSS_LISTEN_SEED", "0")))
-print(f"{len(trials)} trials, conditions per trial: {[c.name for c in trials[0].conditions]}")
 rating_test.widget
 
 # %% [markdown]
@@ -111,6 +132,9 @@ rating_test.widget
 # trials are dropped first (MUSHRA post-screening): they could not tell the
 # reference apart, so their other ratings say little. Then, per condition: the
 # median, the mean and its 95 % t-interval, and the number of ratings.
+# Without references the rule is mirrored (the hidden input rated above 10 in
+# more than 15 % of trials), and a method's rating in a trial is the mean over
+# its estimates (a cluster's number means nothing from one track to the next).
 #
 # When nobody has rated yet, the table and figure below come from **synthetic
 # ratings generated here (example data, not results)**: they only show what
@@ -123,11 +147,11 @@ if real:
     title = f"listening test: {ratings['listener'].nunique()} listener(s)"
 else:
     example_csv = Path(tempfile.mkdtemp()) / "example_ratings.csv"
-    conditions = [c.name for c in trials[0].conditions]
+    conditions = list(dict.fromkeys(c.name for t in trials for c in t.conditions))  # every trial's
     mushra.append_ratings(example_csv, mushra.simulate_ratings(conditions, seed=0).to_dict("records"))
     ratings = mushra.read_ratings(example_csv)
     title = "EXAMPLE DATA, NOT RESULTS (synthetic ratings)"
-screened = mushra.post_screen(ratings)
+screened = mushra.post_screen(ratings) if labelled else mushra.per_method(mushra.post_screen_open(ratings))
 summary = mushra.summarize_ratings(screened)
 print(title)
 print("dropped by post-screening:", screened.attrs["dropped_listeners"] or "nobody")
@@ -147,6 +171,8 @@ if real:
 # method with the plain input: a method that listeners do not rate above the
 # unprocessed "other" stem has not separated anything audible, whatever its
 # SI-SDR. With synthetic ratings it describes nothing but the example.
+# Without references, "above the input" means heard as isolating more of one
+# instrument than the input itself.
 
 # %%
 method_rows = summary.drop(index=[mushra.HIDDEN_REFERENCE, mushra.ANCHOR, mushra.MIXTURE], errors="ignore")
