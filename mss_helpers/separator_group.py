@@ -26,6 +26,11 @@ The ``oracle`` grouping gives each output to the reference instrument with the
 largest inner product (the instrument whose distance to its estimate the output
 reduces most), one output at a time: a greedy oracle, close to (not exactly) the
 best grouping of these outputs; it uses ground truth, so it is labelled oracle.
+
+Without the instruments (MUSDB18) there is neither an oracle nor a true count:
+:func:`label_free_groups` gives every grouping of one input at k = auto, and
+:func:`label_free_findings` says what the separation rows found, from their
+label-free columns alone.
 """
 
 from __future__ import annotations
@@ -218,6 +223,52 @@ def output_features(outputs: np.ndarray, grouping: str, cfg: Config, vae=None) -
     raise ValueError(f"unknown grouping {grouping!r}; choose from {GROUPINGS}")
 
 
+def label_free_groups(outputs: np.ndarray, cfg: Config, vae=None, k: int | None = None,
+                      groupings=GROUPINGS) -> dict:
+    """Each label-free grouping of one input's outputs at one k: ``{decoding: (M,) group labels}``.
+
+    The groupings of :func:`mixit_settings`, keyed like its ``decoding`` ("latent-grouped", ...);
+    ``k=None`` chooses k by silhouette in ``SeparatorConfig.k_range`` (what a data set without a
+    true count of instruments gets). "latent" is left out when ``vae`` is None.
+
+    Parameters
+    ----------
+    outputs : (M, C, S) float32, the separator's outputs
+    """
+    s = cfg.separator
+    active = active_outputs(outputs, s.energy_floor_db)
+    return {DECODINGS[g]: group_outputs(output_features(outputs, g, cfg, vae), active, k, tuple(s.k_range),
+                                        standardise=g != "envelope")
+            for g in groupings if g != "latent" or vae is not None}
+
+
+def label_free_findings(table, n_outputs: int) -> list[str]:
+    """Sentences from the seed's table (``cluster_metrics.seed_table``) of the separation rows,
+    where no instrument scores them: what each k = auto setting and the ungrouped outputs found,
+    and the range of the mixture MSE. Settings without any estimate are left out.
+
+    ``table`` needs ``method``, ``decoding``, ``k_label``, ``k``, ``mixture_mse``, ``top_share``
+    (the loudest estimate's energy fraction) and ``energy_shares`` (text, per rank).
+    """
+    def name(r) -> str:
+        return r["method"] if r["decoding"] == "-" else f"{r['method']} {r['decoding']}"
+
+    lines = []
+    table = table[table["k"].notna()]
+    for _, r in table[(table["k_label"] == "auto") | (table["decoding"] == "ungrouped")].iterrows():
+        found = (f"all {n_outputs} outputs" if r["decoding"] == "ungrouped"
+                 else f"k = auto (silhouette) gives a median of {r['k']:g} estimates per track")
+        lines.append(f"{name(r)}: {found}, the loudest holding {100 * r['top_share']:.0f}% of the energy "
+                     f"(median energy fraction by rank {r['energy_shares']})")
+    mse = table.dropna(subset=["mixture_mse"])
+    if len(mse):
+        lo, hi = mse.loc[mse["mixture_mse"].idxmin()], mse.loc[mse["mixture_mse"].idxmax()]
+        lines.append(f"mixture MSE (the input against the sum of the estimates), medians from "
+                     f"{lo['mixture_mse']:.2g} ({name(lo)}, k = {lo['k_label']}) to "
+                     f"{hi['mixture_mse']:.2g} ({name(hi)}, k = {hi['k_label']})")
+    return lines
+
+
 def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=None, outputs=None,
                    method: str = "mixit"):
     """Every MixIT setting of one input, in the format of ``evaluate.separate_track``.
@@ -269,4 +320,5 @@ def mixit_settings(x: np.ndarray, refs: dict, ks, cfg: Config, separator, vae=No
 
 __all__ = ["GROUPINGS", "DECODINGS", "active_outputs", "output_energies", "latent_features", "envelope_features",
            "spectral_features", "choose_k", "group_outputs", "oracle_groups", "grouped_estimates",
-           "output_features", "mixit_settings"]
+           "output_features", "label_free_groups", "label_free_findings",
+           "mixit_settings"]

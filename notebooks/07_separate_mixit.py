@@ -32,6 +32,13 @@
 # `results/mixit_curve_<preset>.csv`, written by `scripts/mixit_curve.py`); the
 # teacher-student table is read from `results/mixit_student_<preset>.csv`
 # (`scripts/mixit_student.py`).
+#
+# On a data root without the instruments inside "other" (MUSDB18), MixIT still
+# trains and separates, and its outputs are still grouped (k = 2, 3, 4 and auto:
+# there is no true count) and shown with the label-free columns (mixture MSE,
+# energy shares, spectral entropy, sparsity) in place of SI-SDR; whatever is
+# scored against the instruments, and the screening files measured on the
+# embedded set, are skipped with one line each.
 
 # %%
 import json
@@ -42,7 +49,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from mss_helpers import datasets, evaluate, mixit_data, paths, plots, plots_mixit
+from mss_helpers import cluster_metrics, datasets, evaluate, mixit_data, paths, plots, plots_mixit
 from mss_helpers import separator as sep
 from mss_helpers import separator_group as sg
 from mss_helpers.audio import embed_audio
@@ -60,6 +67,10 @@ root = datasets.ensure_dataset(cfg)
 rate, s = cfg.data.sample_rate, cfg.separator
 print(f"preset {cfg.name}: data {root.name}; separator: {s.arch}, M = {s.n_outputs} outputs, "
       f"STFT {s.n_fft}/{s.hop}")
+tracks = datasets.load_tracks(root, "test")
+labelled = datasets.has_instruments(tracks)  # False on MUSDB18: nothing inside "other" to score against
+user_root = paths.user_root() is not None  # the screening CSVs were measured on the embedded set only
+no_labels = f"needs the instruments inside 'other', which {root.name} does not have"
 
 # %% [markdown]
 # ## The idea
@@ -95,7 +106,6 @@ print(f"autoencoder {ae_run.name}, separator {sep_run.name}")
 # them), their sum, the M outputs, and the partition the MixIT loss picks.
 
 # %%
-tracks = datasets.load_tracks(root, "test")
 clip = int(min(4.0, cfg.data.duration_s) * rate)
 y1 = tracks[0].load("other", rate=rate, channels=cfg.data.channels)[:, :clip]
 y2 = tracks[1].load("other", rate=rate, channels=cfg.data.channels)[:, :clip]
@@ -129,26 +139,43 @@ if note := cap_note(sep_run, f"python -m mss_helpers train-separator --preset {c
 # next to the reference rows, all scored the same way (Hungarian matching on
 # SI-SDR, medians over matched track x instrument pairs). The latent-frame
 # clustering rows come from notebook 04's results when they exist.
+#
+# Without the instruments (MUSDB18) the same evaluation runs without the oracle
+# rows and without k = n, and the table holds what needs no label, medians over
+# the test tracks: the mixture MSE (does the sum of the estimates give the
+# input back?), the spectral entropy and sparsity of the estimates, and their
+# energy shares, largest first.
 
 # %%
-df = evaluate.run_evaluation(cfg, root=root, run_dir=ae_run,
-                             methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
-                             ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}",
+methods = ["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"]
+if not labelled:  # the oracles need the instruments, and the mixture row is then only the input itself
+    methods = ["nmf", "mixit", "pan"]
+df = evaluate.run_evaluation(cfg, root=root, run_dir=ae_run, methods=methods,
+                             ks=[2, 3, 4, "n"] if labelled else [2, 3, 4],
+                             out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}",
                              write_results=False, progress=False)
 summary = evaluate.summarize(df)
 out = paths.results_dir()
 out.mkdir(parents=True, exist_ok=True)
 df.to_csv(out / f"separation_mixit_{cfg.name}.csv", index=False, float_format="%.4f")
-(out / f"separation_mixit_{cfg.name}.md").write_text(
-    f"# MixIT on 'other' ({cfg.name}, test split, {df.track.nunique()} tracks)\n\n"
-    "Medians over matched (track, instrument) pairs; dB.\n\n" + evaluate.markdown_table(summary))
-display(summary.round(2))
+if labelled:
+    (out / f"separation_mixit_{cfg.name}.md").write_text(
+        f"# MixIT on 'other' ({cfg.name}, test split, {df.track.nunique()} tracks)\n\n"
+        "Medians over matched (track, instrument) pairs; dB.\n\n" + evaluate.markdown_table(summary))
+    display(summary.round(2))
+else:
+    free = cluster_metrics.seed_table(df, methods=["nmf", "mixit", "pan"])  # the seed's columns
+    (out / f"separation_mixit_{cfg.name}.md").write_text(
+        f"# MixIT on 'other' ({cfg.name}, {root.name}, test split, {df.track.nunique()} tracks)\n\n"
+        "No instruments inside 'other': label-free columns only, medians over tracks.\n\n"
+        + evaluate.markdown_table(free, floatfmt="{:.3g}"))
+    display(free.round(3))
 
 # %%
 med = summary.set_index(["method", "decoding", "k_label"])
 frame_rows = None
 frames_csv = out / f"separation_{cfg.name}.csv"
-if frames_csv.is_file():
+if labelled and frames_csv.is_file():
     frames = evaluate.summarize(pd.read_csv(frames_csv))
     frames = frames[frames.decoding.isin(["hard", "soft"]) & (frames.k_label == "n") & (frames.k_median > 1)]
     frame_rows = frames.loc[frames.si_sdri_db.idxmax()] if len(frames) else None
@@ -176,14 +203,18 @@ rows += [_row(f"MixIT, ungrouped (all {s.n_outputs} outputs)", "mixit", "ungroup
          _row("STEREO: pan clustering, k = auto", "pan", "-", "auto"),
          _row("ORACLE: ideal ratio mask", "oracle_irm", "-")]
 table = pd.DataFrame(rows)
-display(table.round(2))
-fig = plots_mixit.row_bars(table, title=f"Separating 'other' ({cfg.name}, test split, median SI-SDRi)")
-plots.save_figure(fig, "07_table");
+if labelled:
+    display(table.round(2))
+    fig = plots_mixit.row_bars(table, title=f"Separating 'other' ({cfg.name}, test split, median SI-SDRi)")
+    plots.save_figure(fig, "07_table");
+else:
+    print(f"skipped: the SI-SDRi table and its figure (07_table.png): SI-SDR {no_labels}")
 
 # %% [markdown]
 # ## Over-separation
 # How many outputs carry energy (within the energy floor of the loudest) on
-# each test track, against the track's true number of instruments.
+# each test track, against the track's true number of instruments (without the
+# instruments: only the count of active outputs, no figure).
 
 # %%
 counts = []
@@ -194,14 +225,21 @@ for t in tracks:
     counts.append({"track": t.name, "n_instruments": n_refs,
                    "n_active": int(sg.active_outputs(outputs, s.energy_floor_db).sum())})
 counts = pd.DataFrame(counts)
-fig = plots_mixit.over_separation(counts, s.n_outputs, title=f"Over-separation ({cfg.name}, test split)")
-plots.save_figure(fig, "07_over_separation");
+if labelled:
+    fig = plots_mixit.over_separation(counts, s.n_outputs, title=f"Over-separation ({cfg.name}, test split)")
+    plots.save_figure(fig, "07_over_separation");
+else:
+    counts = counts.drop(columns="n_instruments")
+    print(f"skipped: active outputs against the true count (07_over_separation.png): the count {no_labels}")
 display(counts.describe().round(2))
 
 # %% [markdown]
 # ## One test track: outputs and groups
 # The input, its true instruments, the M outputs, and the latent-grouped
 # estimates at k = n, with players (levels kept: a quiet output sounds quiet).
+# Without the instruments: no true stems and no true count, so every grouping
+# (latent, feature, envelope) at k = auto, and this track's label-free columns
+# from the table above (energy share in %, one row per estimate).
 
 # %%
 track = tracks[0]
@@ -209,10 +247,19 @@ x = datasets.input_audio(track, cfg)
 refs = track.other_stems(rate=rate, channels=cfg.data.channels, min_db=evaluate.SILENT_REFERENCE_DB)
 outputs = sep.separate_outputs(model, x, s.chunk_s, s.overlap_s, rate)
 F = sg.output_features(outputs, "latent", cfg, vae)
-groups = sg.group_outputs(F, sg.active_outputs(outputs, s.energy_floor_db), len(refs), tuple(s.k_range))
+groups = sg.group_outputs(F, sg.active_outputs(outputs, s.energy_floor_db), len(refs) if labelled else None,
+                          tuple(s.k_range))  # None: k = auto, by silhouette
 signals = {"input": x, **{f"true: {n}": r for n, r in refs.items()},
            **{f"output {i + 1} (group {groups[i] + 1})": o for i, o in enumerate(outputs)},
            **{f"latent group {g + 1}": e for g, e in enumerate(sg.grouped_estimates(outputs, groups))}}
+if not labelled:
+    for decoding, labels in sg.label_free_groups(outputs, cfg, groupings=("feature", "envelope")).items():
+        signals.update({f"{decoding.split('-')[0]} group {g + 1}": e
+                        for g, e in enumerate(sg.grouped_estimates(outputs, labels))})
+    one = df[(df.track == track.name) & (df.method == "mixit")
+             & ((df.k_label == "auto") | (df.decoding == "ungrouped"))]
+    display(one[["decoding", "k", "estimate", "energy_share", "spectral_entropy", "sparsity", "mixture_mse"]]
+            .round(4))
 fig = plots.spectrogram_grid(signals, rate, ncols=3, title=track.name)
 plots.save_figure(fig, "07_one_track");
 for name, audio in signals.items():
@@ -235,12 +282,16 @@ for name, audio in signals.items():
 # commands are in the README. Its rows, and those of the teacher-student table
 # below, were measured on the **clean** render, before the realistic set existed
 # (the `data` column names the set): they describe the separator's limits, not
-# this run's numbers.
+# this run's numbers. On a user's data root the curve is skipped: it was
+# measured on the embedded set, against its instruments.
 
 # %%
 curve_csv = out / f"mixit_curve_{cfg.name}.csv"
-curve = pd.read_csv(curve_csv) if curve_csv.is_file() else None
-if curve is None:
+curve = pd.read_csv(curve_csv) if curve_csv.is_file() and not user_root else None
+if user_root:
+    print(f"skipped: the data curve (results/{curve_csv.name}) was measured on the embedded set, "
+          f"not on {root.name}")
+elif curve is None:
     print(f"no {curve_csv.name}: run `python scripts/mixit_curve.py --preset {cfg.name}` to draw the curve")
 else:
     curve = curve.sort_values("train_minutes")
@@ -262,12 +313,16 @@ else:
 # 6-9 minutes per row on one core, not by this notebook) is scored like the
 # table, at k = n; `*_missed` counts the instruments a decoding left without an
 # estimate (a student with two active outputs cannot give three instruments
-# their own estimate).
+# their own estimate). On a user's data root this table is skipped like the
+# curve above.
 
 # %%
 student_csv = out / f"mixit_student_{cfg.name}.csv"
-student = pd.read_csv(student_csv) if student_csv.is_file() else None
-if student is None:
+student = pd.read_csv(student_csv) if student_csv.is_file() and not user_root else None
+if user_root:
+    print(f"skipped: the teacher-student table (results/{student_csv.name}) was measured on the embedded "
+          f"set, not on {root.name}")
+elif student is None:
     print(f"no {student_csv.name}: run `python scripts/mixit_student.py --preset {cfg.name}` to fill it")
 else:
     display(student.round(2))
@@ -298,12 +353,19 @@ else:
 # `pan_auto5`), next to an ABLATION that uses labels, `stems5`: the same network
 # and budget trained on the true instruments, which says what the network
 # could learn here if the targets were right.
+#
+# Without the instruments, the pan rows are in the label-free table above
+# (their k = auto says how many positions the stereo image holds), and their
+# SI-SDRi is skipped.
 
 # %%
-pan_n, pan_auto = med.loc[("pan", "-", "n")], med.loc[("pan", "-", "auto")]
-print(f"pan clustering of the stereo image: k = n {pan_n.si_sdri_db:+.2f} dB SI-SDRi "
-      f"({int(pan_n.pairs)} pairs), k = auto {pan_auto.si_sdri_db:+.2f} dB ({int(pan_auto.missed)} of "
-      f"{int(pan_auto.pairs + pan_auto.missed)} instruments missed)")
+if labelled:
+    pan_n, pan_auto = med.loc[("pan", "-", "n")], med.loc[("pan", "-", "auto")]
+    print(f"pan clustering of the stereo image: k = n {pan_n.si_sdri_db:+.2f} dB SI-SDRi "
+          f"({int(pan_n.pairs)} pairs), k = auto {pan_auto.si_sdri_db:+.2f} dB ({int(pan_auto.missed)} of "
+          f"{int(pan_auto.pairs + pan_auto.missed)} instruments missed)")
+else:
+    print(f"skipped: the SI-SDRi of pan clustering {no_labels}")
 if student is not None:
     display(student[student.config.str.startswith(("pan", "stems"))].round(2))
 
@@ -312,66 +374,77 @@ if student is not None:
 # Computed from the tables above, so the sentences stay true on a rerun.
 
 # %%
-t = table.set_index("row")["si_sdri_db"]
-best_unsup = max(GROUPED,
-                 key=lambda d: -np.inf if pd.isna(t[f"MixIT, {d}, k = n"]) else t[f"MixIT, {d}, k = n"])
-bu, orc = t[f"MixIT, {best_unsup}, k = n"], t["ORACLE: MixIT, oracle-grouped, k = n"]
-print(f"- Best unsupervised MixIT row at k = n: {best_unsup}, median SI-SDRi {bu:+.2f} dB "
-      f"(NMF + clustering {t['NMF + clustering, k = n']:+.2f} dB; floor 0 by definition).")
-for d in GROUPED:  # the ranking of the groupings, each against the reproduction band
-    if d != best_unsup and not pd.isna(t[f"MixIT, {d}, k = n"]):
-        print(f"  - {gap_sentence(best_unsup, bu, d, t[f'MixIT, {d}, k = n'])}.")
-print(f"- The oracle grouping of the same outputs reaches {orc:+.2f} dB: the grouping leaves "
-      f"{orc - bu:.2f} dB on the table; the ideal ratio mask reaches "
-      f"{t['ORACLE: ideal ratio mask']:+.2f} dB.")
-print(f"- Over-separation: a median of {counts.n_active.median():.0f} active outputs per track "
-      f"for a median of "
-      f"{counts.n_instruments.median():.0f} instruments (M = {s.n_outputs}).")
-val_mom = sep.mixture_snr_db(history)
-print(f"- The separator's own task is not solved well either: it re-builds each mixture of a validation "
-      f"mixture of mixtures at {val_mom:.1f} dB SNR on average, where the ideal ratio mask on the same STFT "
-      f"re-builds them at {mixit_data.oracle_mixture_snr_db(cfg, root):.1f} dB. A small BLSTM trained for minutes on two CPU "
-      f"cores separates little of anything; the instruments inside one song, which the loss never asks "
-      f"to be pulled apart, even less.")
-if curve is not None:
-    c = plots_mixit.audio_rows(curve)
-    lo, hi = c.iloc[0], c.iloc[-1]
-    print(f"- More training audio helps a little: from {lo.train_minutes:.0f} to {hi.train_minutes:.0f} min of "
-          f"\"other\" (same {int(hi.steps)} steps), oracle-grouped {lo['oracle-grouped_si_sdri_db']:+.2f} -> "
-          f"{hi['oracle-grouped_si_sdri_db']:+.2f} dB, feature-grouped {lo['feature-grouped_si_sdri_db']:+.2f} -> "
-          f"{hi['feature-grouped_si_sdri_db']:+.2f} dB, the mixture of mixtures {lo.val_mom_snr_db:.1f} -> "
-          f"{hi.val_mom_snr_db:.1f} dB; about {np.polyfit(np.log2(c.train_minutes), c['oracle-grouped_si_sdri_db'], 1)[0]:+.2f} dB "
-          f"(oracle-grouped) per doubling of the audio, a slope fitted over {len(c)} runs.")
-    other = curve[~curve.index.isin(c.index)]
-    for _, r in other.iterrows():
-        print(f"- Variant {r.config} ({r.changes}, {int(r.steps)} steps): oracle-grouped "
-              f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, feature-grouped {r['feature-grouped_si_sdri_db']:+.2f} dB.")
-if student is not None and (student.config == "teacher").any():
-    te = student[student.config == "teacher"].iloc[0]
-    two = med.loc[("mixit", "feature-grouped", "2")] if ("mixit", "feature-grouped", "2") in med.index else None
-    mixit_taught = (student.config != "teacher") & ~student.config.str.startswith(("pan", "stems"))
-    for _, r in student[mixit_taught].iterrows():
-        print(f"- Student {r.config} ({r.changes}; pseudo-sources per track {r.pseudo_sources_per_track}): "
-              f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB with "
-              f"{int(r['feature-grouped_missed'])} of {int(r.pairs)} instruments missed, against its teacher's "
-              f"{te['feature-grouped_si_sdri_db']:+.2f} dB with {int(te['feature-grouped_missed'])} missed"
-              + ("" if two is None else f" (and {two.si_sdri_db:+.2f} dB with {int(two.missed)} missed at k = 2)")
-              + f"; oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB (teacher "
-              f"{te['oracle-grouped_si_sdri_db']:+.2f}).")
-print(f"- The stereo image alone, clustered without labels or training: pan clustering {pan_n.si_sdri_db:+.2f} dB "
-      f"at k = n, against {bu:+.2f} dB for the best unsupervised MixIT row and "
-      f"{t['ORACLE: ideal ratio mask']:+.2f} dB for the ideal ratio mask "
-      f"({'above' if pan_n.si_sdri_db > bu + BAND_DB else 'not above'} the best mono row by more than the "
-      f"{BAND_DB:g} dB band).")
-if student is not None:
-    for _, r in student[student.config.str.startswith(("pan", "stems"))].iterrows():
-        print(f"- {'ABLATION (labels) ' if r.config.startswith('stems') else ''}student {r.config} "
-              f"({r.n_outputs} outputs, {r.steps} steps, pseudo-sources per track {r.pseudo_sources_per_track}): "
-              f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB "
-              f"({int(r['feature-grouped_missed'])} of {int(r.pairs)} missed), oracle-grouped "
-              f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, ungrouped {r['ungrouped_si_sdri_db']:+.2f} dB.")
-print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB): "
-      f"{'met' if bu >= 3 and orc >= 6 else 'not met'} on this run ({steps} training steps).")
+val_mom = sep.mixture_snr_db(history)  # the separator's own objective: needs no instrument
+if labelled:
+    t = table.set_index("row")["si_sdri_db"]
+    best_unsup = max(GROUPED,
+                     key=lambda d: -np.inf if pd.isna(t[f"MixIT, {d}, k = n"]) else t[f"MixIT, {d}, k = n"])
+    bu, orc = t[f"MixIT, {best_unsup}, k = n"], t["ORACLE: MixIT, oracle-grouped, k = n"]
+    print(f"- Best unsupervised MixIT row at k = n: {best_unsup}, median SI-SDRi {bu:+.2f} dB "
+          f"(NMF + clustering {t['NMF + clustering, k = n']:+.2f} dB; floor 0 by definition).")
+    for d in GROUPED:  # the ranking of the groupings, each against the reproduction band
+        if d != best_unsup and not pd.isna(t[f"MixIT, {d}, k = n"]):
+            print(f"  - {gap_sentence(best_unsup, bu, d, t[f'MixIT, {d}, k = n'])}.")
+    print(f"- The oracle grouping of the same outputs reaches {orc:+.2f} dB: the grouping leaves "
+          f"{orc - bu:.2f} dB on the table; the ideal ratio mask reaches "
+          f"{t['ORACLE: ideal ratio mask']:+.2f} dB.")
+    print(f"- Over-separation: a median of {counts.n_active.median():.0f} active outputs per track "
+          f"for a median of "
+          f"{counts.n_instruments.median():.0f} instruments (M = {s.n_outputs}).")
+    print(f"- The separator's own task is not solved well either: it re-builds each mixture of a validation "
+          f"mixture of mixtures at {val_mom:.1f} dB SNR on average, where the ideal ratio mask on the same STFT "
+          f"re-builds them at {mixit_data.oracle_mixture_snr_db(cfg, root):.1f} dB. A small BLSTM trained for minutes on two CPU "
+          f"cores separates little of anything; the instruments inside one song, which the loss never asks "
+          f"to be pulled apart, even less.")
+    if curve is not None:
+        c = plots_mixit.audio_rows(curve)
+        lo, hi = c.iloc[0], c.iloc[-1]
+        print(f"- More training audio helps a little: from {lo.train_minutes:.0f} to {hi.train_minutes:.0f} min of "
+              f"\"other\" (same {int(hi.steps)} steps), oracle-grouped {lo['oracle-grouped_si_sdri_db']:+.2f} -> "
+              f"{hi['oracle-grouped_si_sdri_db']:+.2f} dB, feature-grouped {lo['feature-grouped_si_sdri_db']:+.2f} -> "
+              f"{hi['feature-grouped_si_sdri_db']:+.2f} dB, the mixture of mixtures {lo.val_mom_snr_db:.1f} -> "
+              f"{hi.val_mom_snr_db:.1f} dB; about {np.polyfit(np.log2(c.train_minutes), c['oracle-grouped_si_sdri_db'], 1)[0]:+.2f} dB "
+              f"(oracle-grouped) per doubling of the audio, a slope fitted over {len(c)} runs.")
+        other = curve[~curve.index.isin(c.index)]
+        for _, r in other.iterrows():
+            print(f"- Variant {r.config} ({r.changes}, {int(r.steps)} steps): oracle-grouped "
+                  f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, feature-grouped {r['feature-grouped_si_sdri_db']:+.2f} dB.")
+    if student is not None and (student.config == "teacher").any():
+        te = student[student.config == "teacher"].iloc[0]
+        two = med.loc[("mixit", "feature-grouped", "2")] if ("mixit", "feature-grouped", "2") in med.index else None
+        mixit_taught = (student.config != "teacher") & ~student.config.str.startswith(("pan", "stems"))
+        for _, r in student[mixit_taught].iterrows():
+            print(f"- Student {r.config} ({r.changes}; pseudo-sources per track {r.pseudo_sources_per_track}): "
+                  f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB with "
+                  f"{int(r['feature-grouped_missed'])} of {int(r.pairs)} instruments missed, against its teacher's "
+                  f"{te['feature-grouped_si_sdri_db']:+.2f} dB with {int(te['feature-grouped_missed'])} missed"
+                  + ("" if two is None else f" (and {two.si_sdri_db:+.2f} dB with {int(two.missed)} missed at k = 2)")
+                  + f"; oracle-grouped {r['oracle-grouped_si_sdri_db']:+.2f} dB (teacher "
+                  f"{te['oracle-grouped_si_sdri_db']:+.2f}).")
+    print(f"- The stereo image alone, clustered without labels or training: pan clustering {pan_n.si_sdri_db:+.2f} dB "
+          f"at k = n, against {bu:+.2f} dB for the best unsupervised MixIT row and "
+          f"{t['ORACLE: ideal ratio mask']:+.2f} dB for the ideal ratio mask "
+          f"({'above' if pan_n.si_sdri_db > bu + BAND_DB else 'not above'} the best mono row by more than the "
+          f"{BAND_DB:g} dB band).")
+    if student is not None:
+        for _, r in student[student.config.str.startswith(("pan", "stems"))].iterrows():
+            print(f"- {'ABLATION (labels) ' if r.config.startswith('stems') else ''}student {r.config} "
+                  f"({r.n_outputs} outputs, {r.steps} steps, pseudo-sources per track {r.pseudo_sources_per_track}): "
+                  f"feature-grouped at k = n {r['feature-grouped_si_sdri_db']:+.2f} dB "
+                  f"({int(r['feature-grouped_missed'])} of {int(r.pairs)} missed), oracle-grouped "
+                  f"{r['oracle-grouped_si_sdri_db']:+.2f} dB, ungrouped {r['ungrouped_si_sdri_db']:+.2f} dB.")
+    print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB): "
+          f"{'met' if bu >= 3 and orc >= 6 else 'not met'} on this run ({steps} training steps).")
+else:
+    print(f"skipped: the SI-SDRi comparisons (the groupings, the oracle grouping, NMF, the ideal ratio mask, "
+          f"pan clustering, the bar of issue 12) each {no_labels}")
+    for line in sg.label_free_findings(free, s.n_outputs):
+        print(f"- {line}.")
+    print(f"- Over-separation: a median of {counts.n_active.median():.0f} of the {s.n_outputs} outputs per "
+          f"track carry energy within {-s.energy_floor_db:g} dB of the loudest one.")
+    print(f"- The separator's own task: it re-builds each mixture of a validation mixture of mixtures at "
+          f"{val_mom:.1f} dB SNR on average; the ideal ratio mask on the same STFT re-builds them at "
+          f"{mixit_data.oracle_mixture_snr_db(cfg, root):.1f} dB.")
 
 # %% [markdown]
 # ## The same models on the clean render: which findings were the render's?
@@ -380,23 +453,29 @@ print(f"- Bar of issue 12 (best unsupervised >= +3 dB, oracle-grouped >= +6 dB):
 # `results/separation_mixit_<preset>_clean.*`, and every key row of the report
 # side by side for the two renders (the latent-frame rows from notebook 04's
 # files). A row that moves by less than the reproduction band "holds on both".
+# On a user's data root this section is skipped: it renders the embedded clean
+# set, which is not the user's data.
 
 # %%
-clean_root = datasets.ensure_dataset(cfg.replace(data={"style": "clean"}))
-df_clean = evaluate.run_evaluation(cfg, root=clean_root, run_dir=ae_run,
-                                   methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
-                                   ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}_clean",
-                                   write_results=False, progress=False)
-df_clean.to_csv(out / f"separation_mixit_{cfg.name}_clean.csv", index=False, float_format="%.4f")
-(out / f"separation_mixit_{cfg.name}_clean.md").write_text(
-    f"# MixIT on the clean render's 'other' ({cfg.name}, test split, {df_clean.track.nunique()} tracks, models "
-    "trained on the realistic set)\n\nMedians over matched (track, instrument) pairs; dB.\n\n"
-    + evaluate.markdown_table(evaluate.summarize(df_clean)))
-both = {cfg.data.style: [summary], "clean": [evaluate.summarize(df_clean)]}
-for style, name in ((cfg.data.style, f"separation_{cfg.name}.csv"), ("clean", f"separation_{cfg.name}_clean.csv")):
-    if (out / name).is_file():  # notebook 04's latent-frame rows
-        both[style].append(evaluate.summarize(pd.read_csv(out / name)))
-side = evaluate.styles_side_by_side({k: pd.concat(v) for k, v in both.items()})
-display(side.round(2))
-for line in evaluate.style_findings(side, BAND_DB, a=cfg.data.style):
-    print(f"- {line}")
+if user_root:
+    print(f"skipped: the same models on the clean render: it renders the embedded clean set, this run is on "
+          f"{root.name}")
+else:
+    clean_root = datasets.ensure_dataset(cfg.replace(data={"style": "clean"}))
+    df_clean = evaluate.run_evaluation(cfg, root=clean_root, run_dir=ae_run,
+                                       methods=["mixture", "oracle_irm", "oracle_frames", "nmf", "mixit", "pan"],
+                                       ks=[2, 3, 4, "n"], out_dir=paths.runs_dir() / f"evaluate_mixit_{cfg.name}_clean",
+                                       write_results=False, progress=False)
+    df_clean.to_csv(out / f"separation_mixit_{cfg.name}_clean.csv", index=False, float_format="%.4f")
+    (out / f"separation_mixit_{cfg.name}_clean.md").write_text(
+        f"# MixIT on the clean render's 'other' ({cfg.name}, test split, {df_clean.track.nunique()} tracks, models "
+        "trained on the realistic set)\n\nMedians over matched (track, instrument) pairs; dB.\n\n"
+        + evaluate.markdown_table(evaluate.summarize(df_clean)))
+    both = {cfg.data.style: [summary], "clean": [evaluate.summarize(df_clean)]}
+    for style, name in ((cfg.data.style, f"separation_{cfg.name}.csv"), ("clean", f"separation_{cfg.name}_clean.csv")):
+        if (out / name).is_file():  # notebook 04's latent-frame rows
+            both[style].append(evaluate.summarize(pd.read_csv(out / name)))
+    side = evaluate.styles_side_by_side({k: pd.concat(v) for k, v in both.items()})
+    display(side.round(2))
+    for line in evaluate.style_findings(side, BAND_DB, a=cfg.data.style):
+        print(f"- {line}")
