@@ -307,10 +307,15 @@ def unmix_key(cfg: Config) -> str:
     """Hash of the settings that define the Open-Unmix first stage (``data`` and ``unmix``).
 
     Names both the stage's training run (``unmix_train.default_run_dir``) and its
-    cached estimates (:func:`estimates_root`). Which stage feeds the autoencoder
+    cached estimates (:func:`estimates_root`); a weights folder named only by
+    ``$MSS_UNMIX_WEIGHTS`` counts as set. Which stage feeds the autoencoder
     (``data.source``) does not change the first stage itself, so it is left out.
     """
-    return config_hash(cfg.replace(data={"source": "other"}), "data", "unmix")
+    import os
+
+    # pretrained weights given by $MSS_UNMIX_WEIGHTS (unmix.WEIGHTS_ENV) are a different first stage too
+    weights = cfg.unmix.weights_dir or os.environ.get("MSS_UNMIX_WEIGHTS") or None
+    return config_hash(cfg.replace(data={"source": "other"}, unmix={"weights_dir": weights}), "data", "unmix")
 
 
 def estimates_root(cfg: Config) -> Path:

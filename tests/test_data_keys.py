@@ -44,3 +44,16 @@ def test_training_on_another_root_neither_reuses_nor_overwrites_the_presets_run(
     assert autoencoder.ensure_autoencoder(tiny_cfg, root=tiny_root) == tiny_run
     assert cli.main(["train", "--preset", "tiny"]) == 0
     assert json.loads((results / "autoencoder_tiny.json").read_text())["run_dir"] == str(tiny_run)
+
+
+def test_weights_named_by_the_environment_name_their_own_estimates(monkeypatch):
+    """Estimates of pretrained weights given by $MSS_UNMIX_WEIGHTS never share the small model's cache."""
+    from mss_helpers import datasets
+    from mss_helpers.config import get_config
+
+    cfg = get_config("tiny")
+    monkeypatch.delenv("MSS_UNMIX_WEIGHTS", raising=False)
+    small = datasets.estimates_root(cfg)
+    monkeypatch.setenv("MSS_UNMIX_WEIGHTS", "/some/umxhq")
+    assert datasets.estimates_root(cfg) != small
+    assert datasets.estimates_root(cfg) == datasets.estimates_root(cfg.replace(unmix={"weights_dir": "/some/umxhq"}))
