@@ -2,7 +2,7 @@
 
 The autoencoder trains on these. A user's full-length songs are not held in
 memory: :meth:`datasets.Track.load` decodes each once to a cache file, and the
-dataset keeps the file's name (:func:`datasets.held`) and maps one clip at a time.
+dataset keeps the file (:func:`datasets.held`) and maps one clip at a time.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import Config
-from .datasets import AudioError, held, input_audio, mapped
+from .datasets import AudioError, held, input_audio
 
 
 class ClipDataset:
@@ -42,7 +42,7 @@ class ClipDataset:
         else:
             audio = (t.load(stem, rate=rate, channels=channels) for t in tracks)
         self.audio = [held(a) for a in audio]  # a user's decoded songs stay on disk (datasets.held)
-        self.lengths = [mapped(a).shape[1] for a in self.audio]
+        self.lengths = [a.shape[1] for a in self.audio]
         short = [t.name for t, n in zip(tracks, self.lengths) if n < self.clip]
         if short:
             raise AudioError(f"tracks shorter than one {clip_s} s clip: {short}; remove them or lower clip_s")
@@ -63,7 +63,7 @@ class ClipDataset:
         for _ in range(4):
             i = int(rng.integers(len(self.audio)))
             start = int(rng.integers(0, self.lengths[i] - self.clip + 1))
-            x = mapped(self.audio[i])[:, start:start + self.clip]
+            x = self.audio[i][:, start:start + self.clip]
             if float(np.mean(x**2)) > 1e-6:
                 break
         return torch.from_numpy(np.ascontiguousarray(x))

@@ -381,18 +381,38 @@ def ensure_dataset(cfg: Config, progress: bool = True) -> Path:
     return root
 
 
-def held(a):
-    """What a training set keeps of one song: the cache file's name when ``a`` maps a user's decoded song
-    whole (:meth:`Track.load`), else ``a``. Mapped again per clip (:func:`mapped`), the pages one clip
-    touched are let go, so memory does not grow with the number of songs."""
+class OnDisk:
+    """A user's decoded song kept as its cache file: ``shape`` and slicing like a ``(C, S)`` array (the
+    first ``n`` samples when given); each slice is read from the map and copied, so the pages it touched
+    are let go and memory does not grow with the number of songs."""
+
+    def __init__(self, path, n: int | None = None):
+        self.path = str(path)
+        channels, samples = np.load(self.path, mmap_mode="r").shape
+        self.shape = (channels, samples if n is None else min(int(n), samples))
+
+    def __getitem__(self, index) -> np.ndarray:
+        channels, samples = index
+        return np.array(np.load(self.path, mmap_mode="r")[channels, :self.shape[1]][:, samples])
+
+
+class Difference:
+    """``a - b`` of two :class:`OnDisk` songs (their first ``n`` samples), computed for the slice asked for."""
+
+    def __init__(self, a: OnDisk, b: OnDisk, n: int):
+        self.a, self.b = OnDisk(a.path, n), OnDisk(b.path, n)
+        self.shape = (a.shape[0], min(self.a.shape[1], self.b.shape[1]))
+
+    def __getitem__(self, index) -> np.ndarray:
+        return self.a[index] - self.b[index]
+
+
+def held(a, n: int | None = None):
+    """What a training set keeps of one song: an :class:`OnDisk` (its first ``n`` samples) when ``a`` maps
+    a user's decoded song whole (:meth:`Track.load`), else ``a`` itself (the embedded set, in memory)."""
     if isinstance(a, np.memmap) and a.filename and a.shape == np.load(a.filename, mmap_mode="r").shape:
-        return str(a.filename)
+        return OnDisk(a.filename, n)
     return a
-
-
-def mapped(a) -> np.ndarray:
-    """The song :func:`held` kept: ``(C, S)``, mapped from its file (read only) or the array itself."""
-    return np.load(a, mmap_mode="r") if isinstance(a, str) else a
 
 
 def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.05,
@@ -423,3 +443,8 @@ def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.0
             row["mean_active"] = float(np.mean(lab["n_active"][sounding])) if sounding.any() else 0.0
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def mapped(a):
+    """TEMPORARY alias while deep_clustering moves to OnDisk slicing: ``a`` itself (it slices like an array)."""
+    return a

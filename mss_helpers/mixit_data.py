@@ -52,7 +52,10 @@ class MixtureOfMixtures(torch.utils.data.Dataset):
             partners = [np.asarray(p, dtype=int) for p in partners]
             if any(i in p for i, p in enumerate(partners)) or not any(len(p) for p in partners):
                 raise ValueError("partners must name at least one pair of two different tracks")
-        self.audio, self.clip, self.n_items = audio, int(clip), int(n_items)
+        from .datasets import held
+
+        # a user's decoded songs stay on disk, one excerpt read at a time (datasets.held)
+        self.audio, self.clip, self.n_items = [held(a) for a in audio], int(clip), int(n_items)
         self.seed, self.gain_db, self.random, self._epoch = seed, gain_db, random, 0
         self.partners = partners
 

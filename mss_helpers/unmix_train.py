@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import datasets, paths
+from .datasets import Difference, OnDisk, held
 from .config import Config, config_to_dict
 from .errors import ConfigError
 from .unmix import (EXPORT_DIR, WEIGHTS_ENV, build_separator, export_complete, export_separator,
@@ -46,7 +47,9 @@ class PairedClipDataset(torch.utils.data.Dataset):
             raise ValueError("PairedClipDataset needs at least one (other, rest) pair")
         if clip_samples <= 0 or n_clips <= 0:
             raise ValueError(f"clip_samples and n_clips must be positive, got {clip_samples}, {n_clips}")
-        self.pairs = [(np.asarray(o, np.float32), np.asarray(r, np.float32)) for o, r in pairs]
+        # a user's decoded songs stay on disk (datasets.OnDisk, datasets.Difference), cut one clip at a time
+        self.pairs = [tuple(a if isinstance(a, (OnDisk, Difference)) else np.asarray(a, np.float32) for a in pair)
+                      for pair in pairs]
         self.clip = int(clip_samples)
         self.n_clips = int(n_clips)
         self.random = random
@@ -62,7 +65,7 @@ class PairedClipDataset(torch.utils.data.Dataset):
     def _cut(self, x: np.ndarray, where: float) -> np.ndarray:
         # where in [0, 1): position of the clip; short tracks are zero-padded.
         if x.shape[1] < self.clip:
-            return np.pad(x, ((0, 0), (0, self.clip - x.shape[1])))
+            return np.pad(x[:, :], ((0, 0), (0, self.clip - x.shape[1])))
         start = int(where * (x.shape[1] - self.clip + 1))
         return x[:, start:start + self.clip]
 
@@ -93,7 +96,11 @@ def load_pairs(tracks, cfg: Config) -> list[tuple[np.ndarray, np.ndarray]]:
         mix = t.load("mixture", rate=rate, channels=ch)
         other = t.load("other", rate=rate, channels=ch)
         n = min(mix.shape[1], other.shape[1])
-        pairs.append((other[:, :n], mix[:, :n] - other[:, :n]))
+        kept_mix, kept_other = held(mix, n), held(other, n)
+        if isinstance(kept_mix, OnDisk) and isinstance(kept_other, OnDisk):  # a user's songs stay on disk
+            pairs.append((kept_other, Difference(kept_mix, kept_other, n)))
+        else:
+            pairs.append((other[:, :n], mix[:, :n] - other[:, :n]))
     return pairs
 
 

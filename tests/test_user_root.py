@@ -157,7 +157,7 @@ def test_the_whole_report_runs_on_a_musdb18_root(standin_root, tmp_path):
 
 
 def test_training_clips_of_a_users_songs_are_read_from_the_map(standin_root, tmp_path, monkeypatch):
-    """ClipDataset keeps a user's decoded songs as file names and gives the same clips as in memory."""
+    """ClipDataset keeps a user's decoded songs on disk and gives the same clips as in memory."""
     import torch
 
     from mss_helpers.clips import ClipDataset
@@ -167,9 +167,9 @@ def test_training_clips_of_a_users_songs_are_read_from_the_map(standin_root, tmp
     tracks = datasets.load_tracks(standin_root, "train")
     kw = dict(clip_s=0.5, rate=cfg.data.sample_rate, channels=1, n_clips=6, cfg=cfg)
     mapped = ClipDataset(tracks, stem="input", **kw)
-    assert all(isinstance(a, str) and a.endswith(".npy") for a in mapped.audio)
+    assert all(isinstance(a, datasets.OnDisk) and a.path.endswith(".npy") for a in mapped.audio)
     in_memory = ClipDataset(tracks, stem="input", **kw)
-    in_memory.audio = [np.array(np.load(a)) for a in in_memory.audio]
+    in_memory.audio = [np.load(a.path) for a in in_memory.audio]
     for i in range(len(mapped)):
         assert torch.equal(mapped[i], in_memory[i])
 
@@ -187,3 +187,24 @@ def test_reproduce_names_a_song_that_cannot_be_decoded(standin_root, tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ") and bad.name in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_open_unmix_pairs_of_a_users_songs_stay_on_disk(standin_root, tmp_path, monkeypatch):
+    """The first stage's (other, rest) pairs: on disk for a user's songs, the same clips as in memory."""
+    from mss_helpers import unmix_train
+
+    monkeypatch.setenv("MSS_DATA_DIR", str(tmp_path / "data"))
+    cfg = get_config("tiny")
+    tracks = datasets.load_tracks(standin_root, "train")
+    pairs = unmix_train.load_pairs(tracks, cfg)
+    assert all(isinstance(o, datasets.OnDisk) and isinstance(r, datasets.Difference) for o, r in pairs)
+    in_memory = [(o[:, :], r[:, :]) for o, r in pairs]
+    other = np.load(pairs[0][0].path)
+    np.testing.assert_array_equal(in_memory[0][0], other[:, :pairs[0][0].shape[1]])
+    a = unmix_train.PairedClipDataset(pairs, 300, 4, seed=3, random=False)
+    b = unmix_train.PairedClipDataset(in_memory, 300, 4, seed=3, random=False)
+    long = unmix_train.PairedClipDataset(pairs, 10 ** 7, 1, seed=3, random=False)[0]  # longer than a song: padded
+    assert long[0].shape[-1] == 10 ** 7
+    for i in range(4):
+        for x, y in zip(a[i], b[i]):
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
