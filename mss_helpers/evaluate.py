@@ -15,9 +15,13 @@ Methods (``method`` column) and their decodings (``decoding``):
 ``mixture``, ``oracle_irm``, ``oracle_frames``, ``nmf`` (reference rows, ``-``);
 the latent-frame clusterings of :data:`cluster.METHODS` (``hard``: the seed's
 time masks; ``soft``: mixture-consistent masks from the same decodes);
-``latent_nmf`` (``soft``); ``mixit``, only when named in ``methods`` (the
+``latent_nmf`` (``soft``). Only when named in ``methods``, each after its own
+train command (the method table, :mod:`mss_helpers.methods`): ``mixit`` (the
 MixIT separator's outputs, ungrouped and grouped into k, see
-:func:`separator_group.mixit_settings`; it needs ``train-separator`` first).
+:func:`separator_group.mixit_settings`; ``train-separator``), ``pan`` and
+``pan_student`` (``train-student``), ``vaebss`` (VAE-BSS's K latent sources,
+``ungrouped`` and ``grouped`` into k; ``train-vaebss``) and ``deep_clustering``
+(the LABELLED reference, ``-``; ``train-deepclustering``).
 ``k_label`` says how k was set: a number, ``n`` (the track's true number of
 instruments; every reference row) or ``auto`` (DBSCAN/HDBSCAN choose it; the
 ``k`` column then holds what they found).
@@ -329,7 +333,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--split", default="test", choices=("train", "test"))
     parser.add_argument("--out", default=None, help="output folder (default: runs/evaluate_<preset>_<split>)")
     parser.add_argument("--run", default=None, help="trained autoencoder run folder (default: the preset's)")
-    parser.add_argument("--methods", default=None, help="comma-separated method names (default: all)")
+    parser.add_argument("--methods", default=None,
+                        help="comma-separated method names (default: every method that needs no train command "
+                             "of its own; add mixit, pan, pan_student, vaebss, deep_clustering by name)")
     parser.add_argument("--k", default=None, help="comma-separated k values, 'n' = true number (default: preset)")
     parser.add_argument("--examples", default=None, help="also write listening examples to this folder")
     parser.add_argument("--max-tracks", type=int, default=None, help="only the first N tracks")
