@@ -119,18 +119,21 @@ def evaluate_unmix(cfg: Config, separator=None, root=None, split: str = "test", 
 
 
 def write_estimates(cfg: Config, run_dir=None, root=None, splits=("train", "test"), separator=None,
-                    device=None, force: bool = False) -> Path:
+                    device=None, force: bool = False, progress: bool = True) -> Path:
     """Write the "other" estimate of every track of ``splits`` (skipping existing files); return the root.
 
     The separator is, in order: ``separator``, the trained model in ``run_dir``,
-    or :func:`first_stage` of ``cfg``.
+    or :func:`first_stage` of ``cfg``. Each file is written whole (atomically), so an
+    interrupted run resumes at the first song without one; a progress bar counts the songs.
     """
+    from tqdm.auto import tqdm
+
     root = resolve_root(cfg, root)
     if separator is None:
         separator = load_unmix(run_dir, device=device or "cpu") if run_dir else first_stage(cfg, root, device)
     rate, ch = unmix_rate(cfg), cfg.data.channels
     for split in splits:
-        for t in datasets.load_tracks(root, split):
+        for t in tqdm(datasets.load_tracks(root, split), desc=f"Open-Unmix {split}", disable=not progress):
             path = datasets.estimate_path(cfg, t, must_exist=False)
             if path.is_file() and not force:
                 continue
