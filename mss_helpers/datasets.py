@@ -444,7 +444,3 @@ def track_table(tracks: list[Track], rate: int | None = None, hop_s: float = 0.0
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def mapped(a):
-    """TEMPORARY alias while deep_clustering moves to OnDisk slicing: ``a`` itself (it slices like an array)."""
-    return a

@@ -51,7 +51,9 @@ class Method:
 # Trained models other than the autoencoder: (module, function giving the run folder, loader); each
 # loader raises RunNotFoundError naming the command that trains it.
 MODELS = {"separator": ("separator", "separator_run_dir", "load_separator"),
-          "pan_student": ("separator_student", "pan_student_run_dir", "load_pan_student")}
+          "pan_student": ("separator_student", "pan_student_run_dir", "load_pan_student"),
+          "vaebss": ("vaebss", "vaebss_run_dir", "load_vaebss"),
+          "deep_clustering": ("deep_clustering", "deep_clustering_run_dir", "load_deep_clustering")}
 
 
 def method_table() -> dict[str, Method]:
@@ -65,6 +67,10 @@ def method_table() -> dict[str, Method]:
     table["mixit"] = Method("mixit", ("separator", "vae"), optional=True)
     table["pan"] = Method("spatial", optional=True, stereo=True)
     table["pan_student"] = Method("mixit", ("pan_student", "vae"), optional=True)
+    # the seed's references: a VAE whose latent space is made of sources (train-vaebss; no labels), and
+    # deep clustering (train-deepclustering; the LABELLED reference: trained on the instruments' masks)
+    table["vaebss"] = Method("vaebss", ("vaebss",), optional=True)
+    table["deep_clustering"] = Method("deep_clustering", ("deep_clustering",), optional=True)
     return table
 
 
@@ -225,10 +231,7 @@ def _mixit_settings(ctx: TrackContext, method: str):
     (see :func:`separator_group.mixit_settings`)."""
     from .separator_group import mixit_settings
 
-    name = next(n for n in method_table()[method].needs if n in MODELS)
-    sep = ctx.models.get(name)
-    if sep is None:
-        sep = load_trained(name, ctx.cfg)
+    sep = _trained(ctx, method)
     yield from mixit_settings(ctx.x, ctx.refs, ctx.ks, ctx.cfg, sep, vae=ctx.models.get("vae"), method=method)
 
 
@@ -246,9 +249,47 @@ def _spatial_settings(ctx: TrackContext, method: str):
         yield _setting(method, "-", len(est), str(k), list(est))
 
 
+def _trained(ctx: TrackContext, method: str):
+    name = next(n for n in method_table()[method].needs if n in MODELS)
+    model = ctx.models.get(name)
+    return load_trained(name, ctx.cfg) if model is None else model
+
+
+def _fixed_ks(ctx: TrackContext) -> list[tuple[str, int]]:
+    """``(k_label, k)`` of the table's k values that ask for at least one estimate."""
+    return [(str(k), ctx.concrete(k)) for k in ctx.ks if ctx.concrete(k) >= 1]
+
+
+def _vaebss_settings(ctx: TrackContext, method: str):
+    """VAE-BSS's K masked latent sources: ungrouped, merged into each k, and into its active sources (auto)."""
+    from .vaebss import active_sources, group_sources, separate_vaebss
+
+    v = ctx.cfg.vaebss
+    sources = separate_vaebss(_trained(ctx, method), ctx.x, ctx.cfg)  # (K, C, S)
+    yield _setting(method, "ungrouped", len(sources), str(len(sources)), list(sources))
+    n_active = max(1, int(active_sources(sources, v.energy_floor_db).sum()))
+    for label, k in _fixed_ks(ctx) + [("auto", n_active)]:
+        groups = group_sources(sources, k, v.n_fft, v.hop)
+        yield _setting(method, "grouped", len(groups), label, list(groups))
+
+
+def _deep_clustering_settings(ctx: TrackContext, method: str):
+    """Deep clustering's estimates at each k and at k = auto: ``hard`` (the paper's binary masks, nearest
+    centroid) and ``soft`` (softmax over the distances to the centroids, ``soft_temperature``)."""
+    from .deep_clustering import separate_dc_many
+
+    ks = _fixed_ks(ctx) + [("auto", "auto")]
+    model, d = _trained(ctx, method), ctx.cfg.deep_clustering
+    for decoding, temperature in (("hard", 0.0), ("soft", d.soft_temperature)):
+        cfg = ctx.cfg.replace(deep_clustering={"mask_temperature": temperature})
+        for (label, _), est in zip(ks, separate_dc_many(model, ctx.x, [k for _, k in ks], cfg, seed=ctx.seed)):
+            yield _setting(method, decoding, len(est), label, list(est))
+
+
 # Each family: a generator (ctx, method) -> settings. Add a family here and its methods to method_table.
 FAMILIES = {"reference": _reference_settings, "nmf": _nmf_settings, "frames": _frame_settings,
-            "mixit": _mixit_settings, "spatial": _spatial_settings}
+            "mixit": _mixit_settings, "spatial": _spatial_settings, "vaebss": _vaebss_settings,
+            "deep_clustering": _deep_clustering_settings}
 
 
 def separate_track(x: np.ndarray, refs: dict, methods, ks, cfg: Config, model=None, seed: int = 0,

@@ -1,4 +1,5 @@
-"""Figures of the MixIT notebook (07): the idea, training, over-separation, the table.
+"""Figures of the learned separators (notebooks 07 and 08): MixIT's idea, training, over-separation,
+the tables; VAE-BSS and deep clustering's training and active sources (08).
 
 Same conventions as :mod:`plots`: functions draw and return the figure, never
 ``plt.show()``; save with ``plots.save_figure``. A leaf: nothing in the package
@@ -155,4 +156,108 @@ def data_curve(curve: pd.DataFrame, title: str = ""):
     return fig
 
 
-__all__ = ["mixture_of_mixtures", "training_curves", "over_separation", "row_bars", "audio_rows", "data_curve"]
+def sources_training(vaebss_history: dict, dc_history: dict | None = None, title: str = ""):
+    """VAE-BSS's negative ELBO and active sources, and deep clustering's affinity loss, per epoch.
+
+    Parameters
+    ----------
+    vaebss_history : ``history.json`` of a VAE-BSS run (epochs with ``train``/``val`` terms ``total``,
+        ``l1``, ``active``)
+    dc_history : ``history.json`` of a deep-clustering run (terms ``affinity``), or None (not trained:
+        the data has no instruments), drawn as a note
+    """
+    def frame(history, terms):
+        return pd.DataFrame([{"step": e["step"], "split": split,
+                              **{t: e[split].get(t, np.nan) for t in terms}}
+                             for e in history["epochs"] for split in ("train", "val")])
+
+    vae = frame(vaebss_history, ("total", "active"))
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.4))
+    sns.lineplot(data=vae, x="step", y="total", hue="split", marker="o", ax=axes[0])
+    axes[0].set(title="VAE-BSS (no labels)", ylabel="-ELBO per bin: L1 + beta KL")
+    sns.lineplot(data=vae, x="step", y="active", hue="split", marker="o", ax=axes[1])
+    axes[1].set(title="VAE-BSS", ylabel="sources with > 1% of the energy")
+    if dc_history is None:
+        axes[2].text(0.5, 0.5, "deep clustering not trained:\nno instruments to learn from", ha="center",
+                     va="center", transform=axes[2].transAxes)
+        axes[2].set(title="deep clustering (LABELLED)", xticks=[], yticks=[])
+    else:
+        sns.lineplot(data=frame(dc_history, ("affinity",)), x="step", y="affinity", hue="split", marker="o",
+                     ax=axes[2])
+        axes[2].set(title="deep clustering (LABELLED)", ylabel="affinity loss ||VV' - YY'||^2 / N^2")
+    for ax in axes:
+        ax.set_xlabel("optimiser step")
+    fig.suptitle(title or "Training: a VAE made of sources, and deep clustering")
+    fig.tight_layout()
+    return fig
+
+
+def active_sources(counts: pd.DataFrame, n_sources: int, ax=None, title: str = ""):
+    """How many of the ``K`` latent sources carry sound per track, against the true number of instruments.
+
+    ``counts`` has one row per track and the column ``n_active``, and ``n_instruments`` when the data has
+    instruments. With it: one disc per (instruments, active) pair, its area and label the number of
+    tracks (every pair visible, none drawn over another); without it: the tracks per active count.
+    """
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = ax.figure
+    if "n_instruments" in counts:
+        cells = counts.groupby(["n_instruments", "n_active"]).size().rename("tracks").reset_index()
+        ax.scatter(cells["n_instruments"], cells["n_active"], alpha=0.5, color="tab:blue",
+                   s=120 + 600 * cells["tracks"] / cells["tracks"].max())
+        for _, c in cells.iterrows():
+            ax.annotate(str(c["tracks"]), (c["n_instruments"], c["n_active"]), ha="center", va="center",
+                        fontsize=9)
+        hi = max(n_sources, int(counts["n_instruments"].max()))
+        ax.plot([1, hi], [1, hi], color="grey", ls="--", label="as many sources as instruments")
+        ax.axhline(n_sources, color="tab:red", ls=":", label=f"all K = {n_sources} sources")
+        ax.set(xlabel="instruments in the track (true count)", ylabel="active sources (above the energy floor)",
+               xticks=range(1, int(counts["n_instruments"].max()) + 1), yticks=range(1, n_sources + 1),
+               ylim=(0.5, n_sources + 0.5))
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        tally = counts["n_active"].value_counts().reindex(range(1, n_sources + 1), fill_value=0)
+        ax.bar(tally.index, tally.values, color="tab:blue")
+        ax.set(xlabel=f"active sources (above the energy floor), of K = {n_sources}", ylabel="test tracks",
+               xticks=range(1, n_sources + 1))
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_title(title or "Active latent sources per test track")
+    return fig
+
+
+KIND_COLOURS = {"without labels": "tab:blue", "LABELLED reference": "tab:orange",
+                "floor / ceilings (ground truth)": "tab:grey"}
+
+
+def kind_bars(table: pd.DataFrame, metric: str = "si_sdri_db", ax=None, title: str = ""):
+    """Horizontal bars of ``metric``, one per row (column ``row``), coloured by the column ``kind``:
+    one of :data:`KIND_COLOURS` (what the row was allowed to use)."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(table) + 1.2))
+    fig = ax.figure
+    t = table.dropna(subset=[metric])
+    ax.barh(t["row"], t[metric], color=[KIND_COLOURS[k] for k in t["kind"]])
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in KIND_COLOURS.items() if k in set(t["kind"])],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # outside: never over a bar
+    ax.axvline(0, color="black", lw=0.8)
+    ax.invert_yaxis()
+    ax.set_xlabel("median SI-SDRi (dB)" if metric == "si_sdri_db" else metric)
+    ax.set_title(title)
+    return fig
+
+
+__all__ = [
+    "KIND_COLOURS",
+    "active_sources",
+    "audio_rows",
+    "data_curve",
+    "kind_bars",
+    "mixture_of_mixtures",
+    "over_separation",
+    "row_bars",
+    "sources_training",
+    "training_curves",
+]

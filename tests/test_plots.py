@@ -216,3 +216,29 @@ def test_data_curve_draws_only_the_training_audio_rows():
     assert ys == sorted([0.1, 0.5, 0.9, 1.0, 2.0, 2.8])
     assert sorted(float(y) for line in right.lines for y in line.get_ydata()) == [8.0, 9.5, 10.2]
     assert {t.get_text() for t in left.get_legend().get_texts()} >= {"feature-grouped", "oracle-grouped"}
+
+
+def test_figures_of_the_sources_in_the_latent_space():
+    """Notebook 08's figures: every (instruments, active) pair drawn once, every kind of row in the legend."""
+    import pandas as pd
+
+    from mss_helpers import plots_mixit
+
+    counts = pd.DataFrame({"n_instruments": [2, 2, 3, 4, 4, 4], "n_active": [2, 2, 5, 3, 3, 6]})
+    fig = plots_mixit.active_sources(counts, n_sources=6)
+    ax = fig.axes[0]
+    assert len(ax.collections[0].get_offsets()) == 4  # four distinct pairs, one disc each
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "1", "2", "2"]  # the track counts
+    fig = plots_mixit.active_sources(counts[["n_active"]], n_sources=6)  # no instruments: counts per active k
+    assert fig.axes
+    kinds = list(plots_mixit.KIND_COLOURS)
+    table = pd.DataFrame({"row": [f"r{i}" for i in range(len(kinds))], "kind": kinds,
+                          "si_sdri_db": np.linspace(-1, 2, len(kinds))})
+    fig = plots_mixit.kind_bars(table)
+    assert len(fig.axes[0].patches) == len(kinds)
+    assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == set(kinds)
+    history = {"epochs": [{"step": s, "train": {"total": 1.0 / s, "active": 3}, "val": {"total": 1.2 / s, "active": 3},
+                           } for s in (1, 2, 3)]}
+    dc = {"epochs": [{"step": s, "train": {"affinity": 1.0 / s}, "val": {"affinity": 1.1 / s}} for s in (1, 2, 3)]}
+    assert len(plots_mixit.sources_training(history, dc).axes) == 3
+    assert len(plots_mixit.sources_training(history, None).axes) == 3
