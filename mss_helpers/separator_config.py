@@ -101,7 +101,7 @@ class VAEBSSConfig:
     lr_schedule: str = "cosine"  # "constant", "cosine" or "onecycle" (train.lr_factor) over all the steps
     grad_clip: float = 5.0
     val_clips: int = 32
-    torch_threads: int | None = 1  # torch intra-op threads while training (None: torch's); 1: steady on 2 cores
+    torch_threads: int | None = 1  # torch intra-op threads while training (None: torch's); 1: steady, 2 cores
     max_minutes: float | None = 40.0  # safety net only (SAFETY_NETS)
     chunk_s: float = 10.0  # separating long audio
     overlap_s: float = 1.0

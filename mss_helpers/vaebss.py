@@ -119,7 +119,7 @@ class VAEBSS(nn.Module):
         return self.decode(z), mean, logvar
 
     def masks(self, mag: torch.Tensor) -> torch.Tensor:
-        """``(B, F, T)`` magnitudes (any level) -> ``(B, K, F, T)`` masks, each source's share; they sum to 1."""
+        """``(B, F, T)`` magnitudes (any level) -> ``(B, K, F, T)`` masks (source shares, summing to 1)."""
         sources, _, _ = self(self.normalise(mag), sample=False)
         return sources / sources.sum(dim=1, keepdim=True)
 
@@ -138,7 +138,10 @@ class VAEBSS(nn.Module):
 
 
 def kl_divergence(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mean, exp(logvar)) || N(0, I))`` summed over sources and dimensions: ``(B, K, T, D)`` -> ``(B, T)``."""
+    """``KL(N(mean, exp(logvar)) || N(0, I))`` summed over sources and dimensions.
+
+    ``mean, logvar : (B, K, T, D)`` -> ``(B, T)`` nats per frame.
+    """
     return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=(1, 3))
 
 
@@ -173,7 +176,7 @@ def vaebss_loss(mix: torch.Tensor, sources: torch.Tensor, mean: torch.Tensor, lo
 
 
 def kl_weight(vcfg: VAEBSSConfig, step: int | None) -> float:
-    """``beta`` ramped linearly from 0 over ``kl_warmup_steps`` optimiser steps (``None``: the full weight)."""
+    """``beta``, ramped linearly from 0 over ``kl_warmup_steps`` optimiser steps (``step=None``: full)."""
     if step is None or vcfg.kl_warmup_steps <= 0:
         return float(vcfg.beta)
     return float(vcfg.beta) * min(1.0, max(0, step) / vcfg.kl_warmup_steps)
@@ -316,10 +319,13 @@ def separate_vaebss(model: VAEBSS, x: np.ndarray, cfg: Config) -> np.ndarray:
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] <= model.n_fft // 2:
         bounds[-2:] = [(bounds[-2][0], S)]  # a tail shorter than half a frame joins the chunk before
     chunks, threads = [], torch.get_num_threads()
-    torch.set_num_threads(1)  # a BLSTM frame after frame: two threads took 56 s for 3 minutes, one took 1 s
+    # One thread: a small BLSTM steps frame after frame. 3 minutes took 0.9-1.7 s with one or two threads on
+    # an idle machine, but 56 s with two while another process held the second core; one thread, ~1 s.
+    torch.set_num_threads(1)
     try:
         for start, stop in bounds:
-            out = model.separate(torch.from_numpy(np.ascontiguousarray(x[None, :, start:stop])))[0]  # (K, C, n)
+            chunk = torch.from_numpy(np.ascontiguousarray(x[None, :, start:stop]))
+            out = model.separate(chunk)[0]  # (K, C, n)
             chunks.append(out.reshape(-1, stop - start).numpy())
     finally:
         torch.set_num_threads(threads)  # a process-wide setting: give it back

@@ -76,7 +76,8 @@ def test_loss_has_gradients_through_encoder_and_decoder():
     loss.backward()
     for part in (model.inp, model.rnn, model.posterior, model.decoder):
         grads = [p.grad for p in part.parameters()]
-        assert all(g is not None and torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert any(g.abs().sum() > 0 for g in grads)
 
 
 # --- mixture consistency ---------------------------------------------------------------------
@@ -109,11 +110,13 @@ def test_chunked_separation_sums_to_the_input_and_keeps_source_identity():
     model = vb.VAEBSS(cfg.vaebss).eval()
     rate = cfg.data.sample_rate
     t = np.arange(int(7.3 * rate)) / rate  # three full chunks and a tail
-    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))])
+    noise = np.random.default_rng(0).standard_normal(len(t))
+    x = np.stack([0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * noise])
     x = x.astype(np.float32)
     chunked = vb.separate_vaebss(model, x, cfg)
     whole = vb.separate_vaebss(model, x, cfg.replace(vaebss={"chunk_s": 60.0}))
-    assert chunked.shape == whole.shape == (cfg.vaebss.n_sources, 1, x.shape[1]) and chunked.dtype == np.float32
+    assert chunked.shape == whole.shape == (cfg.vaebss.n_sources, 1, x.shape[1])
+    assert chunked.dtype == np.float32
     assert _relative_error(chunked.sum(0), x) < 1e-4 and _relative_error(whole.sum(0), x) < 1e-4
     # source k of every chunk is source k of the whole pass (same network, same index): a stationary
     # input gives each source the same share in both, up to the BLSTM's context at chunk borders
@@ -154,8 +157,8 @@ def _split_instruments(rate=16000, seconds=2.0):
     noise = np.random.default_rng(0).standard_normal(len(t))
     noise = np.convolve(noise, np.ones(4) / 4, mode="same")
     b, a = 1.3 * bell, 0.5 * saw
-    sources = np.stack([b, noise, a, 0.35 * 0.5 * saw_shift, 0.3 * np.roll(b, 16)])[:, None].astype(np.float32)
-    return sources
+    sources = np.stack([b, noise, a, 0.35 * 0.5 * saw_shift, 0.3 * np.roll(b, 16)])
+    return sources[:, None].astype(np.float32)
 
 
 def test_group_sources_joins_each_quiet_source_to_the_seed_it_sounds_like():
