@@ -49,8 +49,10 @@ reproduce:
 verify: setup
 	$(PY) -m mss_helpers verify
 
+# Two pytest workers (pytest-xdist): the suite is mostly notebooks and tiny trainings in subprocesses.
+TEST_JOBS ?= 2
 test: setup
-	MSS_PRESET=tiny $(PY) -m pytest -q
+	MSS_PRESET=tiny $(PY) -m pytest -q -n $(TEST_JOBS)
 
 test-notebooks: setup
 	MSS_PRESET=tiny $(PY) -m pytest -q -m notebooks --run-notebooks tests/test_notebooks.py
