@@ -18,7 +18,7 @@ import torch
 
 from . import paths
 from .config import Config, config_hash, config_to_dict, get_config, git_commit
-from .train import finished_run, fit, interrupted, lr_factor, write_json
+from .train import finished_run, fit, interrupted, lr_factor, torch_threads, write_json
 
 
 def ae_run_dir(cfg: Config, root=None) -> Path:
@@ -100,16 +100,11 @@ def train_autoencoder(cfg: Config, root=None, run_dir=None, resume: bool = False
     def schedule(step):
         return lr_factor(step, total, t.lr_schedule, t.lr_warmup_steps)
 
-    threads = torch.get_num_threads()
-    if t.torch_threads:
-        torch.set_num_threads(t.torch_threads)
-    try:
+    with torch_threads(t.torch_threads):
         fit(model, vae_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=t.epochs,
             steps_per_epoch=t.steps_per_epoch, lr=t.lr, weight_decay=t.weight_decay, grad_clip=t.grad_clip,
             seed=t.seed, config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume,
             max_minutes=t.max_minutes, progress=progress, lr_schedule=schedule)
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: give it back
     return run_dir
 
 

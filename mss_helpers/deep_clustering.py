@@ -30,6 +30,7 @@ from torch import nn
 from . import paths
 from .config import Config, DeepClusteringConfig, config_from_dict, config_hash, config_to_dict, get_config
 from .errors import AudioError, ConfigError, DataRootError, RunNotFoundError
+from .train import torch_threads
 
 EPS = 1e-8
 LABELLED = "LABELLED reference: trained on the instruments inside 'other' (their ideal binary masks)"
@@ -264,16 +265,12 @@ def train_deep_clustering(cfg: Config, root=None, run_dir=None, resume: bool = F
     d = cfg.deep_clustering
     torch.manual_seed(d.seed)
     model = DeepClusteringNet(d)
-    total, threads = d.epochs * d.steps_per_epoch, torch.get_num_threads()
-    if d.torch_threads:
-        torch.set_num_threads(d.torch_threads)
-    try:
+    total = d.epochs * d.steps_per_epoch
+    with torch_threads(d.torch_threads):
         fit(model, dc_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=d.epochs,
             steps_per_epoch=d.steps_per_epoch, lr=d.lr, weight_decay=0.0, grad_clip=d.grad_clip, seed=d.seed,
             config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume, max_minutes=d.max_minutes,
             progress=progress, device="cpu", lr_schedule=lambda step: lr_factor(step, total, d.lr_schedule))
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: give it back
     return run_dir
 
 
@@ -348,12 +345,8 @@ def cluster_masks(V: torch.Tensor, centroids: torch.Tensor, temperature: float =
 
 def separate_dc_many(model, x: np.ndarray, ks, cfg: Config, seed: int = 0) -> list[np.ndarray]:
     """:func:`separate_dc` for several k at once: the embeddings are computed once for all of them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one frame after another: a second thread waited more than it helped (10x)
-    try:
+    with torch_threads(1):  # one frame after another: a second thread waited more than it helped (10x)
         return _separate(model, x, ks, cfg, seed)
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: give it back
 
 
 def _separate(model, x: np.ndarray, ks, cfg: Config, seed: int) -> list[np.ndarray]:

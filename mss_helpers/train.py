@@ -21,6 +21,7 @@ import json
 import math
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,20 @@ CHECKPOINT_FILES = ("best.pt", "last.pt", "history.json", "done.json")
 
 # --- atomic files ------------------------------------------------------------------------
 
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch intra-op threads (None or 0: as they are), then give the
+    process-wide setting back. Small recurrent networks step frame after frame: one thread each keeps
+    two processes steady on two cores."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 def save_checkpoint(path, state: dict) -> Path:
     """``torch.save(state)`` to ``path`` atomically."""
@@ -354,5 +369,5 @@ def cap_note(run_dir, resume_command: str) -> str | None:
             "(the checkpoint is kept), then run this notebook again.")
 
 
-__all__ = ["fit", "finished_run", "interrupted", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
+__all__ = ["fit", "torch_threads", "finished_run", "interrupted", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
            "CHECKPOINT_FILES"]

@@ -35,6 +35,7 @@ from torch import nn
 from . import paths
 from .config import Config, VAEBSSConfig, config_from_dict, config_hash, config_to_dict, get_config
 from .errors import ConfigError, RunNotFoundError
+from .train import torch_threads
 
 EPS = 1e-8
 FLOOR = 1e-6  # added to every decoded magnitude: masks stay defined where the decoder outputs ~0
@@ -249,16 +250,11 @@ def train_vaebss(cfg: Config, root=None, run_dir=None, resume: bool = False, for
     torch.manual_seed(v.seed)
     model = VAEBSS(v)
     total = v.epochs * v.steps_per_epoch
-    threads = torch.get_num_threads()
-    if v.torch_threads:
-        torch.set_num_threads(v.torch_threads)
-    try:
+    with torch_threads(v.torch_threads):
         fit(model, vaebss_loss_fn(cfg), train_loader, val_loader, run_dir, epochs=v.epochs,
             steps_per_epoch=v.steps_per_epoch, lr=v.lr, weight_decay=0.0, grad_clip=v.grad_clip, seed=v.seed,
             config={**config_to_dict(cfg), "data_root": str(root)}, resume=resume, max_minutes=v.max_minutes,
             progress=progress, device="cpu", lr_schedule=lambda step: lr_factor(step, total, v.lr_schedule))
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: give it back
     return run_dir
 
 
@@ -318,17 +314,14 @@ def separate_vaebss(model: VAEBSS, x: np.ndarray, cfg: Config) -> np.ndarray:
     bounds = chunk_bounds(S, int(v.chunk_s * rate), int(v.overlap_s * rate))
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] <= model.n_fft // 2:
         bounds[-2:] = [(bounds[-2][0], S)]  # a tail shorter than half a frame joins the chunk before
-    chunks, threads = [], torch.get_num_threads()
+    chunks = []
     # One thread: a small BLSTM steps frame after frame. 3 minutes took 0.9-1.7 s with one or two threads on
     # an idle machine, but 56 s with two while another process held the second core; one thread, ~1 s.
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         for start, stop in bounds:
             chunk = torch.from_numpy(np.ascontiguousarray(x[None, :, start:stop]))
             out = model.separate(chunk)[0]  # (K, C, n)
             chunks.append(out.reshape(-1, stop - start).numpy())
-    finally:
-        torch.set_num_threads(threads)  # a process-wide setting: give it back
     return overlap_add(chunks, bounds, S).reshape(model.n_sources, C, S)
 
 

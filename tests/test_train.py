@@ -353,3 +353,22 @@ def test_the_safety_net_is_not_part_of_a_runs_name():
 def test_cpu_score_times_a_fixed_number_of_steps():
     score = autoencoder.cpu_score(steps=2)
     assert score["seconds"] > 0 and "2 training steps" in score["what"]
+
+
+def test_torch_threads_gives_the_setting_back():
+    import torch
+
+    from mss_helpers.train import torch_threads
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with torch_threads(None):  # None: as it is
+        assert torch.get_num_threads() == before
+    try:
+        with torch_threads(1):
+            raise KeyError("inside")
+    except KeyError:
+        pass
+    assert torch.get_num_threads() == before  # given back after an error too
