@@ -18,7 +18,7 @@ import torch
 
 from . import paths
 from .config import Config, config_hash, config_to_dict, get_config, git_commit
-from .train import finished_run, fit, interrupted, lr_factor, torch_threads, write_json
+from .train import add_run_arguments, finished_run, fit, interrupted, lr_factor, torch_threads, write_json
 
 
 def ae_run_dir(cfg: Config, root=None) -> Path:
@@ -181,11 +181,7 @@ def kl_ablation(cfg: Config, root=None, epochs: int | None = None, force: bool =
 
 def add_arguments(parser) -> None:
     """Arguments of ``python -m mss_helpers train``."""
-    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
-    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/ae_<preset>_<hash>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
-    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+    add_run_arguments(parser, "ae")
     parser.add_argument("--kl-weight", type=float, default=None, help="override TrainConfig.kl_weight")
     parser.add_argument("--no-eval", action="store_true", help="skip the test-set reconstruction report")
 

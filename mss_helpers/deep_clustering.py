@@ -419,11 +419,9 @@ def separate_dc(model, x: np.ndarray, k, cfg: Config, seed: int = 0) -> np.ndarr
 
 def add_arguments(parser) -> None:
     """Arguments of ``python -m mss_helpers train-deepclustering``."""
-    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--root", default=None, help="root with other_stems/ (default: the preset's embedded set)")
-    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/deep_clustering_<preset>_<hash>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
-    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+    from .train import add_run_arguments
+
+    add_run_arguments(parser, "deep_clustering", root_help="root with other_stems/ (default: the preset's embedded set)")
 
 
 def run(args) -> int:

@@ -343,12 +343,9 @@ def separate_outputs(model: MixITSeparator, x: np.ndarray, chunk_s: float, overl
 
 def add_arguments(parser) -> None:
     """Arguments of ``python -m mss_helpers train-separator``."""
-    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
-    parser.add_argument("--run-dir", default=None,
-                        help="run folder (default: runs/separator_<preset>_<hash>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
-    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+    from .train import add_run_arguments
+
+    add_run_arguments(parser, "separator")
     parser.add_argument("--outputs", type=int, default=None, help="override SeparatorConfig.n_outputs")
 
 

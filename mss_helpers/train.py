@@ -38,6 +38,17 @@ CHECKPOINT_FILES = ("best.pt", "last.pt", "history.json", "done.json")
 
 
 
+def add_run_arguments(parser, run: str, root_help: str = "data set root (default: the preset's embedded set)") -> None:
+    """The arguments every train command shares: ``--preset --root --run-dir --resume --force``.
+
+    ``run`` names the default run folder in the help (``runs/<run>_<preset>_<hash>``).
+    """
+    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
+    parser.add_argument("--root", default=None, help=root_help)
+    parser.add_argument("--run-dir", default=None, help=f"run folder (default: runs/{run}_<preset>_<hash>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
+    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+
 @contextmanager
 def torch_threads(n: int | None):
     """Run the block with ``n`` torch intra-op threads (None or 0: as they are), then give the
@@ -369,5 +380,5 @@ def cap_note(run_dir, resume_command: str) -> str | None:
             "(the checkpoint is kept), then run this notebook again.")
 
 
-__all__ = ["fit", "torch_threads", "finished_run", "interrupted", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
+__all__ = ["fit", "torch_threads", "add_run_arguments", "finished_run", "interrupted", "capped", "cap_note", "evaluate_loss", "save_checkpoint", "write_json", "lr_factor", "LR_SCHEDULES",
            "CHECKPOINT_FILES"]

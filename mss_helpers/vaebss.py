@@ -388,11 +388,9 @@ def group_sources(sources: np.ndarray, k: int, n_fft: int = 512, hop: int = 128)
 
 def add_arguments(parser) -> None:
     """Arguments of ``python -m mss_helpers train-vaebss``."""
-    parser.add_argument("--preset", default=None, help="tiny, cpu or paper (default: $MSS_PRESET or cpu)")
-    parser.add_argument("--root", default=None, help="data set root (default: the preset's embedded set)")
-    parser.add_argument("--run-dir", default=None, help="run folder (default: runs/vaebss_<preset>_<hash>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run's last.pt")
-    parser.add_argument("--force", action="store_true", help="train again even if a finished run exists")
+    from .train import add_run_arguments
+
+    add_run_arguments(parser, "vaebss")
     parser.add_argument("--sources", type=int, default=None, help="override VAEBSSConfig.n_sources (K)")
 
 
